@@ -16,6 +16,7 @@ import numpy as np
 from . import _engine
 from ._base import Optimizer
 from ._params import FLOAT_DTYPES, check_epsilon, check_real, check_unit, make_params
+from ._plancache import Validated
 from ._validate import as_array, check_aliasing, make_job
 
 __all__ = ["RMSProp", "Optimizer"]
@@ -43,6 +44,7 @@ class RMSProp(Optimizer):
         self.epsilon = check_epsilon(epsilon)
         self.centered = bool(centered)
         self.clip_weights = check_real("clip_weights", clip_weights, allow_none=True)
+        self._validated = None     # the last call's validated jobs (see rmsprop._plancache)
 
     # ----------------------------------------------------------------- states
     def create_state(self, index, weight):
@@ -111,15 +113,38 @@ class RMSProp(Optimizer):
 
     def _run(self, indices, weights, grads, states, fused, mp):
         indices, weights, grads, states = self._as_lists(indices, weights, grads, states)
-        specs = [self._spec(k, w, s, mp) for k, (w, s) in enumerate(zip(weights, states))]
+        key = (mp, self.centered, tuple(map(id, weights)), tuple(map(id, grads)),
+               tuple(map(id, states)))
+        hit = self._validated
+        if hit is not None and not hit.still_valid(key):
+            hit = None
+        specs = None if hit is not None else \
+            [self._spec(k, w, s, mp) for k, (w, s) in enumerate(zip(weights, states))]
         snap = self._snapshot()
         try:
             lrs, wds, uniform = self._rates(indices)
-            jobs = self._jobs(specs, grads, lrs, wds, uniform, fused)
-            check_aliasing(jobs, "weights[{}]:")
+            if hit is not None:
+                jobs = hit.jobs
+                for job, p in zip(jobs, self._param_list(hit.dtypes, lrs, wds, uniform, fused)):
+                    job.p = p
+            else:
+                dtypes = [w.dtype if m is None else m.dtype for w, m, _, _ in specs]
+                for k, dt in enumerate(dtypes):
+                    if dt not in FLOAT_DTYPES:
+                        what = "weights" if specs[k][1] is None else "master weight of weights"
+                        raise TypeError(f"{what}[{k}]: dtype {dt} is not float16, float32 "
+                                        f"or float64")
+                params = self._param_list(dtypes, lrs, wds, uniform, fused)
+                jobs = [make_job(params[k], ("weights[{}]:", k), w, grads[k], sts, names, m,
+                                 None if m is None else _F16)
+                        for k, (w, m, sts, names) in enumerate(specs)]
+                check_aliasing(jobs, "weights[{}]:")
         except BaseException:
             self._restore(snap)
             raise
+        if hit is None:
+            self._validated = Validated.build(key, (weights, grads, states), specs, grads,
+                                              dtypes, jobs)
         _engine.run(jobs)
 
     def _spec(self, k, w, state, mp):
@@ -157,18 +182,22 @@ class RMSProp(Optimizer):
             wds.append(self._get_wd(idx))
         return lrs, wds, False
 
-    def _jobs(self, specs, grads, lrs, wds, uniform, fused):
-        cache, jobs = {}, []
-        for k, (w, master, sts, names) in enumerate(specs):
-            dtype = w.dtype if master is None else master.dtype
-            key = dtype if uniform else (dtype, lrs[k], wds[k])
+    def _param_list(self, dtypes, lrs, wds, uniform, fused):
+        """One :class:`~rmsprop._params.Params` per entry, shared between entries with
+        the same dtype (and, with per-index rates, the same lr and wd)."""
+        cache, out = {}, []
+        for k, dt in enumerate(dtypes):
+            key = dt if uniform else (dt, lrs[k], wds[k])
             p = cache.get(key)
             if p is None:
-                if dtype not in FLOAT_DTYPES:
-                    what = "weights" if master is None else "master weight of weights"
-                    raise TypeError(f"{what}[{k}]: dtype {dtype} is not float16, float32 "
+                if dt not in FLOAT_DTYPES:
+                    raise TypeError(f"weights[{k}]: dtype {dt} is not float16, float32 "
                                     f"or float64")
-                p = cache[key] = self._params(dtype, lrs[k], wds[k], fused)
-            jobs.append(make_job(p, ("weights[{}]:", k), w, grads[k], sts, names, master,
-                                 None if master is None else _F16))
-        return jobs
+                p = cache[key] = self._params(dt, lrs[k], wds[k], fused)
+            out.append(p)
+        return out
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_validated"] = None
+        return state

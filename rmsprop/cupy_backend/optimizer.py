@@ -129,19 +129,6 @@ class RMSProp(_np_opt.RMSProp):
                             f"got {type(state).__name__}")
         return w, master, (state,), _NAMES[False]
 
-    def _param_list(self, dtypes, lrs, wds, uniform, fused):
-        cache, out = {}, []
-        for k, dt in enumerate(dtypes):
-            key = dt if uniform else (dt, lrs[k], wds[k])
-            p = cache.get(key)
-            if p is None:
-                if dt not in FLOAT_DTYPES:
-                    raise TypeError(f"weights[{k}]: dtype {dt} is not float16, float32 "
-                                    f"or float64")
-                p = cache[key] = self._params(dt, lrs[k], wds[k], fused)
-            out.append(p)
-        return out
-
     def _frozen(self, ad, s):
         """A state whose arrays cannot be swapped behind our back (arrays in tuples)."""
         return ad.is_array(s) or (type(s) is tuple and all(self._frozen(ad, x) for x in s))

@@ -1,0 +1,55 @@
+"""The last call's validated jobs, reused while the next call passes the same arrays.
+
+A training loop passes the same weight, gradient and state objects at every step.
+:class:`Validated` keeps those objects (so their ids keep standing for them) and
+the jobs built from them; the next call with the same ids re-checks only what can
+change on an existing ndarray -- shape, strides and dtype (all assignable in place)
+and, for outputs, the writeable flag -- and reuses the jobs with fresh
+hyperparameters.  Any difference, a state held in a mutable container (a list
+whose items could be swapped) or an ndarray subclass (validated through a view)
+means a full validation.  Memory cannot move under
+the jobs: their views keep the arrays referenced, so ``ndarray.resize`` refuses.
+"""
+import numpy as np
+
+__all__ = ["Validated"]
+
+_ND = np.ndarray
+
+
+def _frozen(state):
+    """Arrays, or tuples of arrays: containers whose items cannot be swapped."""
+    return type(state) is _ND or (type(state) is tuple and all(map(_frozen, state)))
+
+
+class Validated:
+    __slots__ = ("key", "refs", "arrays", "meta", "outputs", "dtypes", "jobs")
+
+    @classmethod
+    def build(cls, key, refs, specs, grads, dtypes, jobs):
+        """A cache entry, or None when the call cannot be cached (a state in a list)."""
+        if not all(map(_frozen, refs[2])):
+            return None
+        self = cls()
+        self.key, self.refs, self.dtypes, self.jobs = key, refs, dtypes, jobs
+        arrays, outputs = [], []
+        for (w, master, sts, _), g in zip(specs, grads):
+            arrays += [w, g, *sts]
+            outputs += [True, False] + [True] * len(sts)
+            if master is not None:
+                arrays.append(master)
+                outputs.append(True)
+        if any(type(a) is not _ND for a in arrays):   # a subclass was checked through a view
+            return None
+        self.arrays, self.outputs = arrays, outputs
+        self.meta = [(a.shape, a.strides, a.dtype) for a in arrays]
+        return self
+
+    def still_valid(self, key):
+        """Same objects (by id, kept alive here) with unchanged layout and writability."""
+        if key != self.key:
+            return False
+        for a, m, out in zip(self.arrays, self.meta, self.outputs):
+            if (a.shape, a.strides, a.dtype) != m or (out and not a.flags.writeable):
+                return False
+        return True

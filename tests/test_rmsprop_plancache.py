@@ -1,0 +1,164 @@
+"""The validated-jobs cache of ``RMSProp``: reused only while nothing it checked changed.
+
+Every test first shows that the second call really is a cache hit (no job is
+rebuilt), then changes one thing a user can change on the same objects and
+expects exactly what a fresh optimizer does: the same error before any write, or
+the same bits.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+import rmsprop
+from rmsprop import _validate
+from rmsprop import optimizer as opt_mod
+
+
+def make(centered=False, mp=False, n=(5, (1500, 2), 70000), seed=0, **kw):
+    rng = np.random.default_rng(seed)
+    dt = np.float16 if mp else np.float32
+    ws = [rng.standard_normal(k).astype(dt) for k in n]
+    gs = [rng.standard_normal(k).astype(dt) for k in n]
+    opt = rmsprop.RMSProp(learning_rate=0.01, centered=centered, multi_precision=mp, **kw)
+    states = [opt.create_state_multi_precision(i, w) for i, w in enumerate(ws)]
+    return opt, list(range(len(ws))), ws, gs, states
+
+
+def flat(x):
+    if isinstance(x, np.ndarray):
+        return [x]
+    return [a for item in x for a in flat(item)]
+
+
+def clone(x):
+    return x.copy() if isinstance(x, np.ndarray) else tuple(clone(i) for i in x)
+
+
+@pytest.fixture
+def builds(monkeypatch):
+    """Counts make_job calls (one per tensor on a full validation, none on a hit)."""
+    count = [0]
+    real = _validate.make_job
+
+    def counting(*a, **k):
+        count[0] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(opt_mod, "make_job", counting)
+    return count
+
+
+@pytest.mark.parametrize("centered", [False, True])
+@pytest.mark.parametrize("mp", [False, True])
+def test_hit_matches_fresh_validation_bit_for_bit(builds, centered, mp):
+    """Same objects (cache hits) versus fresh copies each call (full validation), while the
+    learning rate, a multiplier and wd change between calls."""
+    a = make(centered, mp, wd=1e-3)
+    b = make(centered, mp, wd=1e-3)
+    for step in range(4):
+        if step == 2:
+            for o in (a[0], b[0]):
+                o.set_learning_rate(0.05)
+                o.set_lr_mult({1: 0.5})
+                o.wd = 0.1
+        before = builds[0]
+        a[0].update_multi_precision(a[1], a[2], a[3], a[4])
+        assert builds[0] - before == (3 if step == 0 else 0)
+        ws, sts = [w.copy() for w in b[2]], [clone(st) for st in b[4]]
+        b[0].update_multi_precision(b[1], ws, [g.copy() for g in b[3]], sts)
+        b = (b[0], b[1], ws, b[3], sts)
+        for x, y in zip(flat(a[2]) + flat(a[4]), flat(b[2]) + flat(b[4])):
+            assert x.tobytes() == y.tobytes()
+
+
+def _read_only_weight(ws, gs, states):
+    ws[1].flags.writeable = False
+    return ValueError, r"weights\[1\]: weight: array is read-only"
+
+
+def _read_only_state(ws, gs, states):
+    states[2].flags.writeable = False
+    return ValueError, r"weights\[2\]: var: array is read-only"
+
+
+def _grad_reshaped(ws, gs, states):
+    gs[1].shape = (1000, 3)
+    return ValueError, r"weights\[1\]: grad: shape \(1000, 3\) does not match weight shape \(1500, 2\)"
+
+
+def _weight_retyped(ws, gs, states):
+    ws[0].dtype = np.int32
+    return TypeError, r"weights\[0\]"
+
+
+def _grad_restrided(ws, gs, states):
+    """The same (1500, 2) grad memory viewed column-major: valid input whose elements now
+    pair differently with the weight's."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)   # strides assignment (NumPy 2.4)
+        gs[1].strides = (4, 6000)
+    return None, None
+
+
+CHANGES = [_read_only_weight, _read_only_state, _grad_reshaped, _weight_retyped, _grad_restrided]
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=lambda f: f.__name__.strip("_"))
+def test_change_on_same_objects_is_seen(builds, change):
+    opt, idx, ws, gs, states = make()
+    opt.update(idx, ws, gs, states)
+    opt.update(idx, ws, gs, states)
+    hits_before = builds[0]
+    opt.update(idx, ws, gs, states)
+    assert builds[0] == hits_before                          # a hit so far
+    ref = make()
+    for _ in range(3):
+        ref[0].update(ref[1], ref[2], ref[3], ref[4])
+    exc, msg = change(ws, gs, states)
+    change(ref[2], ref[3], ref[4])
+    ref[0]._validated = None                                 # the reference validates afresh
+    counts = dict(opt._index_update_count)
+    before = [a.copy() for a in ws + states]
+    if exc is None:
+        opt.update(idx, ws, gs, states)
+        ref[0].update(ref[1], ref[2], ref[3], ref[4])
+        for x, y in zip(ws + states, ref[2] + ref[4]):
+            assert x.tobytes() == y.tobytes()
+        return
+    with pytest.raises(exc, match=msg):
+        opt.update(idx, ws, gs, states)
+    assert all(np.array_equal(a, b) for a, b in zip(before, ws + states) if a.dtype == b.dtype)
+    assert opt._index_update_count == counts                 # the failed call changed nothing
+
+
+def test_states_in_lists_are_never_cached(builds):
+    """A list's items can be swapped behind an unchanged id: always validated again."""
+    opt, idx, ws, gs, _ = make(centered=True)
+    states = [list(opt.create_state(i, w)) for i, w in enumerate(ws)]
+    opt.update(idx, ws, gs, states)
+    n = builds[0]
+    states[0][1] = np.zeros(3, np.float32)                   # var of the wrong shape
+    with pytest.raises(ValueError, match=r"weights\[0\]: var: shape \(3,\)"):
+        opt.update(idx, ws, gs, states)
+    assert builds[0] > n
+
+
+def test_new_objects_revalidate(builds):
+    opt, idx, ws, gs, states = make()
+    opt.update(idx, ws, gs, states)
+    n = builds[0]
+    gs2 = [g.copy() for g in gs]
+    gs2[2] = gs2[2].astype(np.float64)
+    with pytest.raises(TypeError, match=r"weights\[2\]: grad: dtype float64"):
+        opt.update(idx, ws, gs2, states)
+    assert builds[0] > n
+
+
+def test_pickle_drops_the_cache():
+    import pickle
+
+    opt, idx, ws, gs, states = make()
+    opt.update(idx, ws, gs, states)
+    assert opt._validated is not None
+    assert pickle.loads(pickle.dumps(opt))._validated is None
