@@ -11,6 +11,8 @@ import sys
 
 __all__ = ["main"]
 
+DTYPE_CHOICES = ("float16", "float32", "float64")  # conformance.families.DTYPES, without importing NumPy
+
 
 def _cmd_generate(args):
     from .corpus import generate
@@ -50,28 +52,47 @@ def _cmd_score(args):
 def _cmd_check(args):
     import shlex
 
-    from .check import check
-    from .ports import resolve
     from .verify import default_fixture_dir
 
-    port = resolve(args.target, args.level)
-    dialect = args.dialect or port.dialect
-    report = check(port, dialect, args.level, args.fixtures or default_fixture_dir(), seed=args.seed,
-                   samples=args.samples, timeout=args.timeout, only=args.case)
+    if (args.target is None) == (args.cmd is None):
+        raise ValueError("check takes exactly one port: a Python TARGET or --cmd PROGRAM")
+    fixtures = args.fixtures or default_fixture_dir()
+    if args.cmd is not None:
+        from .cmdport import check_cmd
+
+        if args.level == "optimizer":
+            raise ValueError("--cmd ports answer kernel cases only; for optimizer sequences write "
+                             "RESULTS.jsonl and run score")
+        name, dialect, level, target = args.cmd, args.dialect or "mxnet2", "kernel", "--cmd " + shlex.quote(args.cmd)
+        report = check_cmd(args.cmd, dialect, fixtures, seed=args.seed, samples=args.samples, timeout=args.timeout,
+                           only=args.case, dtypes=args.dtype)
+    else:
+        from .check import check
+        from .ports import resolve
+
+        if args.dtype:
+            raise ValueError("--dtype selects the cases of --cmd PROGRAM only")
+        port = resolve(args.target, args.level)
+        name, dialect, level, target = port.name, args.dialect or port.dialect, args.level, shlex.quote(args.target)
+        report = check(port, dialect, args.level, fixtures, seed=args.seed,
+                       samples=args.samples, timeout=args.timeout, only=args.case)
     if not report.cases:
-        raise ValueError(f"no cases ran for {args.target!r} (dialect {dialect}, level {args.level}"
-                         + (f", case {args.case!r}" if args.case else "") + ")")
-    print(f"port {port.name}, dialect {dialect}, level {args.level}, seed {args.seed}")
+        raise ValueError(f"no cases ran for {name!r} (dialect {dialect}, level {level}"
+                         + (f", case {args.case!r}" if args.case else "")
+                         + (f", dtype {' '.join(args.dtype)}" if args.dtype else "") + ")")
+    print(f"port {name}, dialect {dialect}, level {level}, seed {args.seed}")
     print(report.table())
     for case in report.failures()[:10]:
         detail = case["error"] or json.dumps([dict(o["first_failure"], output=o["name"])
                                               for o in case["outputs"] if o["failed"]][:2])
         print(f"FAILED {case['id']}: {detail}")
-        print(f"  repro: rmsprop-conformance check {shlex.quote(args.target)} --dialect {dialect} "
-              f"--seed {args.seed} --case {shlex.quote(case['id'])}")
+        print(f"  repro: rmsprop-conformance check {target} --dialect {dialect} --seed {args.seed} "
+              + (f"--samples {args.samples} " if case["id"].startswith("sampled/") else "")
+              + (f"--fixtures {shlex.quote(args.fixtures)} " if args.fixtures else "")
+              + f"--case {shlex.quote(case['id'])}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(report.to_json(), port=port.name, dialect=dialect, seed=args.seed), f, indent=1)
+            json.dump(dict(report.to_json(), port=name, dialect=dialect, seed=args.seed), f, indent=1)
     return 0 if report.passed else 1
 
 
@@ -128,8 +149,12 @@ def build_parser():
     v.add_argument("--quiet", action="store_true")
     v.set_defaults(func=_cmd_verify)
 
-    c = sub.add_parser("check", help="run a Python port through the fixtures and sampled cases")
-    c.add_argument("target", help="built-in port (numpy) or module:attribute")
+    c = sub.add_parser("check", help="run a port through the fixtures and sampled cases")
+    c.add_argument("target", nargs="?", help="built-in port (numpy) or module:attribute")
+    c.add_argument("--cmd", metavar="PROGRAM", help="instead of TARGET: a program in any language that answers "
+                   "kernel cases as JSON lines on stdin/stdout (fixtures/README.md)")
+    c.add_argument("--dtype", action="append", choices=DTYPE_CHOICES,
+                   help="with --cmd: only cases of this dtype (repeatable)")
     c.add_argument("--dialect", help="dialect to judge against (default: the port's, mxnet2)")
     c.add_argument("--level", default="all", choices=["kernel", "optimizer", "all"])
     c.add_argument("--seed", type=int, default=0, help="explore other sampled cases (default 0)")

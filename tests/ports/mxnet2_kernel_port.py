@@ -1,11 +1,14 @@
-"""A tiny out-of-process port for the fixture round trip: the mxnet2 kernel in NumPy.
+"""A tiny out-of-process port: the mxnet2 kernel in NumPy, speaking only the fixture format.
 
-    python mxnet2_kernel_port.py FIXTURES RESULTS.jsonl [--eps-inside]
+    python mxnet2_kernel_port.py FIXTURES RESULTS.jsonl [--eps-inside]   # write a results file
+    python mxnet2_kernel_port.py --serve [--eps-inside]                  # `check --cmd` protocol
 
-Reads every kernel case of dialect mxnet2, computes the update in the case dtype
-(NumPy float16 arithmetic rounds to half after each operation, as MXNet does),
-using the kernel-side hyperparameters the fixture provides, and writes the
-results file.  ``--eps-inside`` plants the mxnet1 epsilon placement.
+The first form reads every kernel case of dialect mxnet2 and writes the results
+file.  ``--serve`` answers one case line on stdin with one results line on stdout
+until stdin closes (cases it does not implement get an "error" answer).  The update
+is computed in the case dtype (NumPy float16 arithmetic rounds to half after each
+operation, as MXNet does) with the kernel-side hyperparameters the case provides.
+``--eps-inside`` plants the mxnet1 epsilon placement.
 """
 import json
 import os
@@ -14,7 +17,6 @@ import sys
 import numpy as np
 
 EPS_INSIDE = "--eps-inside" in sys.argv
-fixtures, results = sys.argv[1], sys.argv[2]
 
 
 def decode(block, dtype, shape):
@@ -61,14 +63,36 @@ def update(case):
     return {k: encode(np.asarray(v, dtype=T).reshape(shape)) for k, v in out.items()}
 
 
-with np.errstate(all="ignore"), open(results, "w") as f:
-    f.write(json.dumps({"format": "rmsprop-conformance-results", "port": "mxnet2_kernel_port"}) + "\n")
-    for name in sorted(os.listdir(fixtures)):
-        if not name.endswith(".jsonl"):
-            continue
-        with open(os.path.join(fixtures, name)) as src:
-            next(src)
-            for line in src:
-                case = json.loads(line)
-                if case["level"] == "kernel" and case["dialect"] == "mxnet2":
-                    f.write(json.dumps({"id": case["id"], "outputs": update(case)}) + "\n")
+def answer(case):
+    """The results line of one case: outputs, or an error for a case this port does not implement."""
+    if case.get("level") != "kernel" or case.get("dialect") != "mxnet2":
+        return {"id": case.get("id", ""), "error": "this port implements only mxnet2 kernel cases"}
+    with np.errstate(all="ignore"):
+        return {"id": case["id"], "outputs": update(case)}
+
+
+def serve(stdin=sys.stdin, stdout=sys.stdout):
+    for line in stdin:
+        stdout.write(json.dumps(answer(json.loads(line))) + "\n")
+        stdout.flush()
+
+
+def write_results(fixtures, results):
+    with open(results, "w") as f:
+        f.write(json.dumps({"format": "rmsprop-conformance-results", "port": "mxnet2_kernel_port"}) + "\n")
+        for name in sorted(os.listdir(fixtures)):
+            if not name.endswith(".jsonl"):
+                continue
+            with open(os.path.join(fixtures, name)) as src:
+                next(src)
+                for line in src:
+                    case = json.loads(line)
+                    if case["level"] == "kernel" and case["dialect"] == "mxnet2":
+                        f.write(json.dumps(answer(case)) + "\n")
+
+
+if __name__ == "__main__":
+    if "--serve" in sys.argv:
+        serve()
+    else:
+        write_results(sys.argv[1], sys.argv[2])
