@@ -8,18 +8,33 @@ refusing (ValueError) hyperparameters its system cannot express.
 * ``mxnet``: the real ``mxnet.nd.rmsprop_update`` / ``rmspropalex_update``
   (MXNet 1.9.1 names: gamma1 = rho, gamma2 = momentum; centered states
   n = var, g = mean, delta = mom).
+* ``optax``: ``optax.rmsprop`` (JAX on CPU); state ``nu`` (var), ``mu`` (mean,
+  centered), the momentum ``trace`` (mom, momentum != 0).
+* ``keras``: ``keras.optimizers.RMSprop``, Keras 3 on the JAX backend (CPU);
+  state ``velocity`` (var), ``average_gradient`` (mean, centered), ``momentum``
+  (mom, momentum > 0).
+
+Both JAX adapters run inside ``jax.enable_x64(True)``, scoped to the call: float64
+stays float64, and a Python-float hyperparameter meets a float16/float32 array as
+a weakly typed double, converted straight to the array's dtype.
 """
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 
-__all__ = ["torch_step", "mxnet_step"]
+from oracle.kernel import NEUTRAL_HP
+
+__all__ = ["torch_step", "mxnet_step", "optax_step", "keras_step"]
 
 
 def _refuse(hp, system, keys):
+    """ValueError naming the first of ``keys`` set away from its neutral value (clip >= 0 is on)."""
     for k in keys:
-        default = 1.0 if k == "rescale_grad" else -1.0
-        if (hp.get(k, default) >= 0) if k.startswith("clip") else hp.get(k, default) != default:
+        v = hp.get(k, NEUTRAL_HP[k])
+        if (v >= 0) if k.startswith("clip") else v != NEUTRAL_HP[k]:
             raise ValueError(f"{system} has no {k!r}")
 
 
@@ -64,3 +79,72 @@ def mxnet_step(weight, grad, state, hp):
         mx.nd.rmsprop_update(w, g, n, out=w, **kw)
         new = {"var": n}
     return w.asnumpy(), {k: np.asarray(v.asnumpy()) for k, v in new.items()}
+
+
+def optax_step(weight, grad, state, hp):
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    _refuse(hp, "optax.rmsprop", ("wd", "rescale_grad", "clip_gradient", "clip_weights"))
+    momentum = hp["momentum"] if hp["momentum"] != 0 else None  # None: no trace at all
+    with jax.enable_x64(True):
+        arr = lambda a: jnp.asarray(a.copy())  # noqa: E731
+        w = arr(weight)
+        opt = optax.rmsprop(hp["lr"], decay=hp["rho"], eps=hp["epsilon"], centered=hp["centered"],
+                            momentum=momentum)
+        scaling, lr_state, trace = opt.init(w)  # scale_by_rms | scale_by_stddev, scale, trace
+        scaling = scaling._replace(nu=arr(state["var"]), **({"mu": arr(state["mean"])} if hp["centered"] else {}))
+        if momentum is not None:
+            trace = trace._replace(trace=arr(state["mom"]))
+        updates, (scaling, _, trace) = opt.update(arr(grad), (scaling, lr_state, trace), w)
+        new_w = optax.apply_updates(w, updates)
+        out = {"var": scaling.nu}
+        if hp["centered"]:
+            out["mean"] = scaling.mu
+        if momentum is not None:
+            out["mom"] = trace.trace
+        return np.array(new_w), {k: np.array(v) for k, v in out.items()}
+
+
+def import_keras():
+    """Keras 3 on the JAX backend; ImportError saying why when keras runs another backend."""
+    if "keras" not in sys.modules:
+        chosen = os.environ.get("KERAS_BACKEND", "jax")
+        if chosen != "jax":
+            raise ImportError(f"KERAS_BACKEND={chosen}: the keras port runs Keras 3 on the JAX backend "
+                              f"(set KERAS_BACKEND=jax)")
+        os.environ["KERAS_BACKEND"] = "jax"
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "jax":
+        raise ImportError(f"keras is already imported with the {backend!r} backend; the keras port needs "
+                          f"KERAS_BACKEND=jax set before keras is first imported")
+    return keras
+
+
+def keras_step(weight, grad, state, hp):
+    import jax
+
+    keras = import_keras()
+    _refuse(hp, "keras.optimizers.RMSprop", ("rescale_grad", "clip_weights"))
+    if hp["momentum"] < 0:
+        raise ValueError("keras.optimizers.RMSprop has no negative 'momentum' (it tracks momentum only when > 0)")
+    clip = hp["clip_gradient"]
+    with jax.enable_x64(True):
+        var = keras.Variable(weight.copy(), dtype=weight.dtype.name)
+        opt = keras.optimizers.RMSprop(learning_rate=hp["lr"], rho=hp["rho"], momentum=hp["momentum"],
+                                       epsilon=hp["epsilon"], centered=hp["centered"],
+                                       weight_decay=hp["wd"] if hp["wd"] != 0 else None,
+                                       clipvalue=clip if clip >= 0 else None)
+        opt.build([var])
+        slots = {"var": opt._velocities}
+        if hp["centered"]:
+            slots["mean"] = opt._average_gradients
+        if hp["momentum"] > 0:
+            slots["mom"] = opt._momentums
+        for k, s in slots.items():
+            s[0].assign(state[k].copy())
+        opt.apply_gradients([(jax.numpy.asarray(grad.copy()), var)])
+        return np.array(var.value), {k: np.array(s[0].value) for k, s in slots.items()}

@@ -55,8 +55,23 @@ def _mxnet():
     return Port("mxnet", kernel=mxnet_step, dialect="mxnet1")
 
 
-BUILTINS = {"numpy": _numpy, "cupy": _cupy, "torch": _torch, "mxnet": _mxnet}
-PLANNED = ("optax", "keras")
+def _optax():
+    import optax  # noqa: F401
+
+    from .adapters import optax_step
+
+    return Port("optax", kernel=optax_step, dialect="optax")
+
+
+def _keras():
+    from .adapters import import_keras, keras_step
+
+    import_keras()  # an ImportError when keras is missing or runs another backend
+    return Port("keras", kernel=keras_step, dialect="keras")
+
+
+BUILTINS = {"numpy": _numpy, "cupy": _cupy, "torch": _torch, "mxnet": _mxnet, "optax": _optax, "keras": _keras}
+PLANNED = ()
 
 
 def resolve(target: str, level: str) -> Port:

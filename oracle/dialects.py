@@ -217,12 +217,72 @@ def _rule_torch(ops, w, g, st, h, hp, T):
     return out
 
 
+class _FlushingOps:
+    """XLA's arithmetic: operands and results that are subnormal in the compute format read
+    and write as zeros of their sign (DAZ/FTZ, as JAX sets it on CPU for every computation).
+
+    XLA computes float16 in float32, where no float16 value is subnormal: float16 never
+    flushes.  bfloat16 shares float32's exponent range and flushes.
+    """
+
+    def __init__(self, ops):
+        self._ops = ops
+
+    def __getattr__(self, name):  # store, stage, neg, round, ... unchanged
+        return getattr(self._ops, name)
+
+    def _f(self, x):
+        return self._ops.flush_subnormal(x)
+
+    def const(self, x):
+        return self._f(self._ops.const(x))
+
+    def add(self, a, b):
+        return self._f(self._ops.add(a, b))
+
+    def sub(self, a, b):
+        return self._f(self._ops.sub(a, b))
+
+    def mul(self, a, b):
+        return self._f(self._ops.mul(a, b))
+
+    def fma(self, a, b, c):
+        return self._f(self._ops.fma(a, b, c))
+
+    def div(self, a, b):
+        return self._f(self._ops.div(a, b))
+
+    def sqrt(self, a):
+        return self._f(self._ops.sqrt(a))
+
+    def clip(self, x, c):
+        return self._f(self._ops.clip(x, c))
+
+
+def _on_xla(rule):
+    """The rule evaluated as JAX runs it: inputs read with DAZ, every operation with FTZ."""
+    def xla_rule(ops, w, g, st, h, hp, T):
+        if T.name == "float16":
+            return rule(ops, w, g, st, h, hp, T)
+        f = _FlushingOps(ops)
+        flush = ops.flush_subnormal
+        return rule(f, flush(w), flush(g), {k: flush(v) for k, v in st.items()}, h, hp, T)
+
+    xla_rule.__doc__ = rule.__doc__
+    return xla_rule
+
+
 def _rule_keras(ops, w, g, st, h, hp, T):
-    """Keras 3: decoupled decay w -= w*wd*lr first; eps inside the root; m = momentum*m + inc."""
+    """Keras 3: decoupled decay w -= w*wd*lr first; eps inside the root; m = momentum*m + inc.
+
+    Decay runs whenever ``weight_decay`` is set (not None), even where it rounds to 0 in T;
+    ``clipvalue`` clips only when it is > 0 (``if self.clipvalue and self.clipvalue > 0``):
+    0 and negative values are off.
+    """
     lr = ops.const(h["lr"])
-    if h["wd"] != 0:
+    if hp["wd"] != 0:
         w = ops.store(ops.sub(w, ops.mul(ops.mul(w, ops.const(h["wd"])), lr)), T)
-    if hp["clip_gradient"] >= 0:
+    if hp["clip_gradient"] > 0:
         g = ops.clip(g, ops.const(h["clip_gradient"]))
     rho, omr = ops.const(h["rho"]), ops.const(h["one_minus_rho"])
     var = ops.store(ops.add(ops.mul(rho, st["var"]), ops.mul(omr, ops.mul(g, g))), T)
@@ -291,9 +351,9 @@ DIALECTS = {
                 _hp_mxnet, _rule_mxnet_fused(1)),
         Dialect("torch", "torch.optim.RMSprop (for-loop and foreach)", _hp_torch, _rule_torch,
                 compute=_opmath, unsupported=("rescale_grad", "clip_gradient", "clip_weights")),
-        Dialect("keras", "Keras 3 RMSprop", _hp_keras, _rule_keras,
+        Dialect("keras", "Keras 3 RMSprop (JAX backend: DAZ/FTZ)", _hp_keras, _on_xla(_rule_keras),
                 unsupported=("rescale_grad", "clip_weights")),
-        Dialect("optax", "optax.rmsprop (eps inside the root)", _hp_direct, _rule_optax,
+        Dialect("optax", "optax.rmsprop (eps inside the root; XLA: DAZ/FTZ)", _hp_direct, _on_xla(_rule_optax),
                 unsupported=("wd", "rescale_grad", "clip_gradient", "clip_weights")),
         Dialect("tensorflow", "tf.raw_ops.ApplyRMSProp / ApplyCenteredRMSProp", _hp_direct,
                 _rule_tensorflow, unsupported=("wd", "rescale_grad", "clip_gradient", "clip_weights")),

@@ -284,3 +284,12 @@ class ExactOps:
     def stage(self, x, fmt: Format):
         """A value materialized in a fmt tensor: the exact model keeps it, range exits apply."""
         return self.node(x, fmt)
+
+    def flush_subnormal(self, x):
+        """Flush-to-zero / denormals-are-zero in the compute format: x becomes a zero of its
+        sign when it rounds to a subnormal (tininess after rounding: ``|x| < tiny - eta/2``)."""
+        if isinstance(x, float):
+            return x
+        if _abs_lt(x, self.fmt.tiny - self.fmt.eta / 2):
+            return 0.0 if _sign(x) > 0 else -0.0
+        return x

@@ -103,6 +103,25 @@ class Propagator:
             e = np.where(over | flush, 0, e)
         return v, e
 
+    def flush_subnormal(self, x):
+        """Flush-to-zero / denormals-are-zero in the compute format (see ``ExactOps``).
+
+        Certainly below ``tiny - eta/2``: a zero of its sign.  A value whose bound reaches
+        ``[tiny - eta/2, tiny)`` is marked: there the platform decides (x86 flushes after
+        rounding, ARM before), so both outcomes are faithful.
+        """
+        v, e = x
+        lo, hi = self.exact(self.fmt.tiny - self.fmt.eta / 2), self.exact(self.fmt.tiny)
+        a = np.abs(v)
+        nonzero = np.isfinite(v) & (a != 0)
+        flush = nonzero & (a + e < lo)
+        self._mark(nonzero & ~flush & (a - e < hi))
+        if self.mode == "certify":
+            self._mark(flush & (e >= a))  # the sign of the zero must be certain
+        if flush.any():
+            v, e = np.where(flush, np.copysign(0.0, v), v), np.where(flush, 0, e)
+        return v, e
+
     # -- arithmetic ------------------------------------------------------------------
     def const(self, x):
         return self.dtype.type(x), self.dtype.type(0)
