@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 __all__ = ["main"]
 
@@ -36,27 +37,33 @@ def _cmd_verify(args):
 
 
 def _cmd_score(args):
+    from . import reports
     from .score import score
 
+    known, started = reports.preload(args.expectations), time.time()
     report = score(args.fixtures, args.results, dialect=args.dialect, level=args.level)
+    reports.apply(report, known)
     print(report.table())
     for case in report.failures()[:10]:
         print(f"FAILED {case['id']}: " + (case["error"] or json.dumps(
             [o["first_failure"] | {"output": o["name"]} for o in case["outputs"] if o["failed"]][:2])))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report.to_json(), f, indent=1)
+    reports.notes(report)
+    reports.write(report, reports.provenance("score", fixture_dir=args.fixtures, dialect=args.dialect, level=args.level,
+                                             started=started, results=args.results, expectations=report.expectations),
+                  args.json, args.html)
     return 0 if report.passed else 1
 
 
 def _cmd_check(args):
     import shlex
 
+    from . import reports
     from .verify import default_fixture_dir
 
     if (args.target is None) == (args.cmd is None):
         raise ValueError("check takes exactly one port: a Python TARGET or --cmd PROGRAM")
     fixtures = args.fixtures or default_fixture_dir()
+    known, started = reports.preload(args.expectations), time.time()
     if args.cmd is not None:
         from .cmdport import check_cmd
 
@@ -80,6 +87,7 @@ def _cmd_check(args):
         raise ValueError(f"no cases ran for {name!r} (dialect {dialect}, level {level}"
                          + (f", case {args.case!r}" if args.case else "")
                          + (f", dtype {' '.join(args.dtype)}" if args.dtype else "") + ")")
+    reports.apply(report, known, None if args.cmd is not None else port.expectations)
     print(f"port {name}, dialect {dialect}, level {level}, seed {args.seed}")
     print(report.table())
     for case in report.failures()[:10]:
@@ -90,9 +98,11 @@ def _cmd_check(args):
               + (f"--samples {args.samples} " if case["id"].startswith("sampled/") else "")
               + (f"--fixtures {shlex.quote(args.fixtures)} " if args.fixtures else "")
               + f"--case {shlex.quote(case['id'])}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(dict(report.to_json(), port=name, dialect=dialect, seed=args.seed), f, indent=1)
+    reports.notes(report, warn_unused=not args.case)
+    reports.write(report, reports.provenance(
+        "check", fixture_dir=fixtures, dialect=dialect, level=level, started=started, port_name=name, target=target,
+        seed=args.seed, samples=args.samples, timeout=args.timeout, expectations=report.expectations,
+        fixtures_arg=args.fixtures), args.json, args.html)
     return 0 if report.passed else 1
 
 
@@ -162,7 +172,10 @@ def build_parser():
     c.add_argument("--timeout", type=float, default=10.0, help="seconds per case before it fails as hung")
     c.add_argument("--case", help="run only this case id (the repro of a failure)")
     c.add_argument("--fixtures", help="fixture directory (default: the project's fixtures/)")
-    c.add_argument("--json", help="also write the report as JSON here")
+    c.add_argument("--json", help="also write the report as JSON here (with provenance)")
+    c.add_argument("--html", help="also write a self-contained HTML report here")
+    c.add_argument("--expectations", metavar="FILE", help="known deviations (JSON list of {pattern, reason}); "
+                   "default: the built-in port's own file, if any; 'none' for no file")
     c.set_defaults(func=_cmd_check)
 
     m = sub.add_parser("matrix", help="for every pair of dialects, the families on which they agree")
@@ -181,7 +194,9 @@ def build_parser():
     s.add_argument("--dialect", default="mxnet2", help="which dialect's cases the port answers (default mxnet2)")
     s.add_argument("--level", default="all", choices=["kernel", "optimizer", "all"],
                    help="kernel cases, optimizer sequences (mxnet2 only), or both (default)")
-    s.add_argument("--json", help="also write the report as JSON here")
+    s.add_argument("--json", help="also write the report as JSON here (with provenance)")
+    s.add_argument("--html", help="also write a self-contained HTML report here")
+    s.add_argument("--expectations", metavar="FILE", help="known deviations (JSON list of {pattern, reason})")
     s.set_defaults(func=_cmd_score)
     return p
 

@@ -2,7 +2,9 @@
 
 An element passes when ``oracle.bounds.accept`` says it is faithful (its class and
 ``|actual - expected| <= allowed``).  Elements of class ``ill`` pass but are
-counted separately: they are never silently folded into the passes.
+counted separately: they are never silently folded into the passes.  Nor are known
+deviations (``Report.apply_expectations``): a failing case matching an expectation
+is counted as a known deviation, a matching case that passes fails the run.
 """
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ class _Row:
     ill: int = 0
     worst_ulps: float = 0.0
     worst_ratio: float = 0.0
+    known_cases: int = 0  # failing cases that are known deviations (not counted in failed_cases)
 
 
 @dataclass
@@ -66,6 +69,7 @@ class Report:
 
     rows: dict = field(default_factory=lambda: defaultdict(_Row))
     cases: list = field(default_factory=list)
+    expectations: object = None  # the conformance.expectations.Expectations applied, if any
 
     def add_case(self, case_id, families, dtype, outputs: list, error: str | None = None):
         failed = error is not None or any(o.failed for o in outputs)
@@ -85,29 +89,95 @@ class Report:
                     row.worst_ulps = max(row.worst_ulps, o.worst_ulps)
                     row.worst_ratio = max(row.worst_ratio, o.worst_ratio)
 
+    def apply_expectations(self, expectations):
+        """Match every case against ``expectations`` (call once, after the last ``add_case``).
+
+        A failing match becomes a known deviation (moved from a row's failed cases to its
+        known cases); a passing match is an unexpected pass, which fails the run (strict).
+        """
+        self.expectations = expectations
+        for c in self.cases:
+            e = expectations.match(c["id"])
+            c["expectation"] = None if e is None else {"pattern": e.pattern, "reason": e.reason}
+            if e is not None and not c["passed"]:
+                for key in _failed_rows(c):
+                    self.rows[key].failed_cases -= 1
+                    self.rows[key].known_cases += 1
+
+    @staticmethod
+    def status(case) -> str:
+        """passed, failed, known-deviation (failed as expected) or unexpected-pass."""
+        if case.get("expectation"):
+            return "unexpected-pass" if case["passed"] else "known-deviation"
+        return "passed" if case["passed"] else "failed"
+
     @property
     def passed(self) -> bool:
-        return bool(self.cases) and all(c["passed"] for c in self.cases)
+        return bool(self.cases) and all(self.status(c) in ("passed", "known-deviation") for c in self.cases)
 
     def failures(self):
-        return [c for c in self.cases if not c["passed"]]
+        """Failing cases that no expectation covers."""
+        return [c for c in self.cases if self.status(c) == "failed"]
+
+    def known_deviations(self):
+        return [c for c in self.cases if self.status(c) == "known-deviation"]
+
+    def unexpected_passes(self):
+        return [c for c in self.cases if self.status(c) == "unexpected-pass"]
+
+    def summary(self) -> dict:
+        counts = {s: 0 for s in ("passed", "known-deviation", "unexpected-pass", "failed")}
+        for c in self.cases:
+            counts[self.status(c)] += 1
+        return {"cases": len(self.cases), "passed": counts["passed"], "known_deviations": counts["known-deviation"],
+                "unexpected_passes": counts["unexpected-pass"], "failed": counts["failed"],
+                "ill_elements": sum(o["ill"] for c in self.cases for o in c["outputs"]),
+                "failing_families": _families(self.failures()),
+                "known_deviation_families": _families(self.known_deviations())}
 
     def table(self) -> str:
-        head = f"{'family':22s} {'dtype':8s} {'output':7s} {'cases':>6s} {'failed':>6s} {'elements':>9s} " \
+        known = self.expectations is not None  # a "known" column only when expectations are in use
+        head = f"{'family':22s} {'dtype':8s} {'output':7s} {'cases':>6s} {'failed':>6s} " \
+               + (f"{'known':>6s} " if known else "") + f"{'elements':>9s} " \
                f"{'bad el.':>8s} {'ill':>5s} {'worst ulps':>11s} {'worst err/bound':>15s}"
         lines = [head, "-" * len(head)]
         for (fam, dt, name), r in sorted(self.rows.items()):
-            lines.append(f"{fam:22s} {dt:8s} {name:7s} {r.cases:6d} {r.failed_cases:6d} {r.elements:9d} "
+            lines.append(f"{fam:22s} {dt:8s} {name:7s} {r.cases:6d} {r.failed_cases:6d} "
+                         + (f"{r.known_cases:6d} " if known else "") + f"{r.elements:9d} "
                          f"{r.failed:8d} {r.ill:5d} {_num(r.worst_ulps):>11s} {_num(r.worst_ratio):>15s}")
-        n_fail = len(self.failures())
-        ill = sum(o["ill"] for c in self.cases for o in c["outputs"])
-        lines.append(f"\n{len(self.cases)} cases, {len(self.cases) - n_fail} passed, {n_fail} failed; "
-                     f"{ill} ill-conditioned elements (any value accepted, see fixtures/README.md)")
+        s = self.summary()
+        counts = f"{s['cases']} cases, {s['passed']} passed, "
+        if known:
+            counts += f"{s['known_deviations']} known deviations, "
+        if s["unexpected_passes"]:
+            counts += f"{s['unexpected_passes']} passed but expected to fail, "
+        lines.append(f"\n{counts}{s['failed']} failed; "
+                     f"{s['ill_elements']} ill-conditioned elements (any value accepted, see fixtures/README.md)")
+        for label, fams in (("failing families", s["failing_families"]),
+                            ("known deviations in", s["known_deviation_families"])):
+            if fams:
+                lines.append(f"{label}: " + ", ".join(f"{f} ({n})" for f, n in fams.items()))
         return "\n".join(lines)
 
     def to_json(self) -> dict:
-        return {"passed": self.passed, "cases": self.cases,
+        cases = [dict(c, status=self.status(c), expectation=c.get("expectation")) for c in self.cases]
+        return {"passed": self.passed, "summary": self.summary(), "cases": cases,
                 "rows": [dict(family=f, dtype=d, output=o, **vars(r)) for (f, d, o), r in sorted(self.rows.items())]}
+
+
+def _failed_rows(case):
+    """The (family, dtype, output) rows in which ``add_case`` counted this case as failed."""
+    names = {o["name"] for o in case["outputs"]} or {"(error)"}
+    return [(fam, case["dtype"], name) for fam in case["families"] for name in sorted(names)
+            if case["error"] is not None or any(o["failed"] for o in case["outputs"] if o["name"] == name)]
+
+
+def _families(cases) -> dict:
+    out = defaultdict(int)
+    for c in cases:
+        for fam in c["families"]:
+            out[fam] += 1
+    return dict(sorted(out.items()))
 
 
 def _num(x):

@@ -23,6 +23,7 @@ class Port:
     kernel: Optional[Callable] = None
     optimizer: Optional[Callable] = None
     dialect: str = "mxnet2"
+    expectations: Optional[str] = None  # default known-deviations file (conformance.expectations)
 
 
 def _numpy():
@@ -51,8 +52,9 @@ def _mxnet():
     import mxnet  # noqa: F401
 
     from .adapters import mxnet_step
+    from .expectations import builtin_path
 
-    return Port("mxnet", kernel=mxnet_step, dialect="mxnet1")
+    return Port("mxnet", kernel=mxnet_step, dialect="mxnet1", expectations=builtin_path("mxnet-1.9.1.json"))
 
 
 def _optax():

@@ -9,14 +9,15 @@ reporting (``--junitxml`` included) applies.  Options:
     --rmsprop-seed=N, --rmsprop-samples=N
     --rmsprop-expectations=FILE    known deviations: JSON list of
                                    {"pattern": "<fnmatch on case id>", "reason": "..."}
+                                   (default: the built-in port's own file; "none" for none)
 
 A case matching an expectation is an expected failure (xfail, strict: it must
 fail); an expectation that matches no case, or a matched case that passes,
-is reported.  The plugin is inert unless ``--rmsprop-port`` is given.
+is reported.  Loading and matching are ``conformance.expectations``, as in
+``check``.  The plugin is inert unless ``--rmsprop-port`` is given.
 """
 from __future__ import annotations
 
-import fnmatch
 import json
 import warnings
 
@@ -40,7 +41,7 @@ class ConformanceCase(pytest.Item):
         super().__init__(**kw)
         self.case, self.runner, self.expectation = case, runner, expectation
         if expectation is not None:
-            self.add_marker(pytest.mark.xfail(reason=expectation["reason"], strict=True))
+            self.add_marker(pytest.mark.xfail(reason=expectation.reason, strict=True))
 
     def runtest(self):
         from .check import PortFailure
@@ -71,6 +72,7 @@ class ConformanceFile(pytest.File):
     def collect(self):
         from .check import run_kernel_case, run_optimizer_case, sampled_specs
         from .corpus import golden, load
+        from .expectations import load as load_expectations
         from .ports import resolve
         from .verify import default_fixture_dir
 
@@ -78,6 +80,8 @@ class ConformanceFile(pytest.File):
         level = cfg.getoption("rmsprop_level")
         port = resolve(cfg.getoption("rmsprop_port"), level)
         dialect = cfg.getoption("rmsprop_dialect") or port.dialect
+        if cfg.getoption("rmsprop_expectations") is None and port.expectations:
+            cfg._rmsprop_expectations = load_expectations(port.expectations)
         expectations = cfg._rmsprop_expectations
         cases = []
         if level in ("kernel", "all") and port.kernel is not None:
@@ -89,22 +93,20 @@ class ConformanceFile(pytest.File):
             cases += [(c, lambda c: run_optimizer_case(port.optimizer, c, 10.0))
                       for _, _, c in load(default_fixture_dir()) if c["level"] == "optimizer"]
         for case, runner in cases:
-            match = next((e for e in expectations if fnmatch.fnmatchcase(case["id"], e["pattern"])), None)
-            if match is not None:
-                match["_used"] = True
+            match = expectations.match(case["id"]) if expectations is not None else None
             yield ConformanceCase.from_parent(self, name=case["id"], case=case, runner=runner, expectation=match)
 
 
 def pytest_configure(config):
-    config._rmsprop_expectations = []
+    from .expectations import ExpectationsError, select
+
+    config._rmsprop_expectations = None
     path = config.getoption("rmsprop_expectations", None)
     if path:
-        with open(path) as f:
-            data = json.load(f)
-        if not isinstance(data, list) or not all(isinstance(e, dict) and {"pattern", "reason"} <= set(e)
-                                                for e in data):
-            raise pytest.UsageError(f"{path}: expectations must be a JSON list of {{pattern, reason}} objects")
-        config._rmsprop_expectations = data
+        try:
+            config._rmsprop_expectations = select(path, None)
+        except ExpectationsError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -117,7 +119,7 @@ def pytest_collection_modifyitems(session, config, items):
 
     node = ConformanceFile.from_parent(session, path=Path(default_fixture_dir()) / "MANIFEST.json")
     items.extend(node.collect())
-    for e in config._rmsprop_expectations:
-        if not e.get("_used"):
-            warnings.warn(pytest.PytestWarning(f"rmsprop expectation {e['pattern']!r} ({e['reason']}) "
-                                               f"matches no case"))
+    expectations = config._rmsprop_expectations
+    for e in expectations.unused() if expectations is not None else []:
+        warnings.warn(pytest.PytestWarning(f"rmsprop expectation {e.pattern!r} ({e.reason}) in {expectations.path} "
+                                           f"matches no case"))
