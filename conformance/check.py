@@ -1,8 +1,10 @@
-"""``check``: run a Python port through the golden fixtures and sampled cases, judge every element.
+"""``check``: run a Python port through the golden fixtures and generated cases, judge every element.
 
-Kernel level: every fixture case of the dialect, plus ``samples`` cases drawn
-deterministically from ``--seed`` (hyperparameters over the edge values of each
-family, inputs with special values mixed in).  Optimizer level (mxnet2): every
+Kernel level: every fixture case of the dialect, plus ``samples`` cases drawn by
+hypothesis from ``conformance.strategies`` with ``--seed`` (``generated.py``: every
+edge-case family and dtype; the same seed, the same cases).  The first failing
+generated case is shrunk by hypothesis to the smallest case that still fails
+(``report.shrunk``; not counted in the report's cases).  Optimizer level (mxnet2): every
 optimizer fixture sequence, re-synchronized to the oracle before each step.
 A port that raises, hangs past ``timeout`` seconds, or returns the wrong kind of
 object, shape, dtype or state keys fails that case; the run goes on.
@@ -19,12 +21,11 @@ import numpy as np
 
 from .codec import decode_scalar
 from .corpus import golden, hp_of, kernel_arrays, load, optimizer_arrays
-from .families import DTYPES, _dtype_specials, _hp_for, kernel_spec, state_inputs
+from .generated import case_key, failing_elements, replay_spec, sampled_specs, shrink
 from .judge import Report, judge_output
 from .optimizer_cases import build_oracle, flatten_state
-from .streams import Stream
 
-__all__ = ["check", "sampled_specs", "PortFailure"]
+__all__ = ["check", "sampled_specs", "PortFailure", "run_kernel_case", "kernel_outputs"]
 
 
 class PortFailure(Exception):
@@ -70,7 +71,8 @@ def _as_array(x, what, like):
     return x
 
 
-def run_kernel_case(port_step, case, timeout):
+def kernel_outputs(port_step, case, timeout):
+    """The port's outputs on one kernel case (PortFailure if it misbehaves), and the verdict arrays."""
     inputs, verdicts = kernel_arrays(case)
     state = {k: v.copy() for k, v in inputs.items() if k not in ("weight", "grad")}
     out = _call(port_step, timeout, inputs["weight"].copy(), inputs["grad"].copy(), state, hp_of(case))
@@ -81,6 +83,11 @@ def run_kernel_case(port_step, case, timeout):
         raise PortFailure(f"new_state keys {sorted(new_state)}, expected {sorted(set(verdicts) - {'weight'})}")
     actual = {"weight": _as_array(new_w, "new_weight", inputs["weight"])}
     actual.update({k: _as_array(v, f"new_state[{k!r}]", inputs["weight"]) for k, v in new_state.items()})
+    return actual, verdicts
+
+
+def run_kernel_case(port_step, case, timeout):
+    actual, verdicts = kernel_outputs(port_step, case, timeout)
     return [judge_output(k, *verdicts[k], actual[k]) for k in verdicts]
 
 
@@ -137,31 +144,43 @@ def _decode(v, scalar):
     return v
 
 
-def sampled_specs(dialect, seed, count):
-    """``count`` kernel cases drawn from the seed: edge-value hyperparameters, mixed special inputs."""
-    for k in range(count):
-        cid = f"sampled/{dialect}/seed{seed}/{k}"
-        s = Stream(cid)
-        dtype = s.choice(DTYPES)
-        centered = bool(s.integer(0, 1))
-        tiny = 2e-38 if dialect.startswith("mxnet") else 1e-40
-        hp = _hp_for(dialect, centered=centered, lr=s.choice([1e-3, 0.01, 0.1, 1.0]),
-                     rho=s.choice([0.0, 0.5, 0.9, 0.95, 0.999, 1.0]), momentum=s.choice([0.0, 0.5, 0.9, 1.0]),
-                     epsilon=s.choice([0.0, tiny, 1e-8, 1e-6, 1e-3]), wd=s.choice([0.0, 1e-4, 0.1]),
-                     rescale_grad=s.choice([1.0, 0.5, 128.0]), clip_gradient=s.choice([-1.0, 0.0, 0.1, 1.0, 10.0]),
-                     clip_weights=s.choice([-1.0, 0.0, 1.0, 100.0]))
-        inp = state_inputs(s, dialect, dtype, hp, s.integer(1, 16))
-        palette = _dtype_specials(dtype)
-        for name, arr in inp.items():
-            for j in range(arr.size):
-                if s.integer(0, 9) == 0:
-                    v = s.choice(palette)
-                    arr.flat[j] = abs(v) if name == "var" else v
-        yield kernel_spec(cid, ["sampled"], dialect, dtype, hp, inp)
+def _generated_phase(report, port_step, dialect, seed, samples, timeout, only):
+    """Hypothesis-generated cases into ``report``; the first failure is shrunk unless ``only``."""
+    outcomes = {}
+
+    def evaluate(spec, record=False):
+        case = golden(spec)
+        try:
+            actual, verdicts = kernel_outputs(port_step, case, timeout)
+        except PortFailure as exc:
+            if record:
+                report.add_case(spec["id"], spec["families"], spec["dtype"], [], error=str(exc))
+            return {"error": str(exc)}
+        judged = [judge_output(k, *verdicts[k], actual[k]) for k in verdicts]
+        if record:
+            report.add_case(spec["id"], spec["families"], spec["dtype"], judged)
+        bad = failing_elements(verdicts, actual)
+        return {"elements": bad} if bad else None
+
+    first = None
+    for spec in sampled_specs(dialect, seed, samples):
+        if not only or spec["id"] == only:
+            outcomes[case_key(spec)] = evaluate(spec, record=True)
+            first = first or (outcomes[case_key(spec)] and spec["id"])
+    if first and not only:
+        report.shrunk = shrink(evaluate, dialect, seed, samples, known=outcomes)
+        if report.shrunk is not None:
+            report.shrunk["from"] = first
 
 
-def check(port, dialect, level, fixture_dir, seed=0, samples=200, timeout=10.0, only=None) -> Report:
+def check(port, dialect, level, fixture_dir, seed=0, samples=200, timeout=10.0, only=None, replay=None) -> Report:
+    """The Report of ``port``; ``report.shrunk`` is the smallest failing generated case (or None).
+
+    ``replay``: run only this case (a ``generated.replay_text`` line); ``report.replayed`` is
+    its failure detail.
+    """
     report = Report()
+    report.shrunk = report.replayed = None
 
     def run(case, fn):
         if only and case["id"] != only:
@@ -171,16 +190,31 @@ def check(port, dialect, level, fixture_dir, seed=0, samples=200, timeout=10.0, 
         except PortFailure as exc:
             report.add_case(case["id"], case["families"], case["dtype"], [], error=str(exc))
 
+    if replay is not None:
+        if port.kernel is None:
+            raise ValueError("--replay needs a kernel-level port")
+        spec = replay_spec(replay, dialect)
+        try:
+            case = golden(spec)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"--replay: the oracle refuses this case: {exc}") from None
+        try:
+            actual, verdicts = kernel_outputs(port.kernel, case, timeout)
+            report.add_case("replay", ["replay"], spec["dtype"], [judge_output(k, *verdicts[k], actual[k])
+                                                                  for k in verdicts])
+            bad = failing_elements(verdicts, actual)
+            report.replayed = {"spec": spec, "failure": {"elements": bad}} if bad else None
+        except PortFailure as exc:
+            report.add_case("replay", ["replay"], spec["dtype"], [], error=str(exc))
+            report.replayed = {"spec": spec, "failure": {"error": str(exc)}}
+        return report
     if level in ("kernel", "all") and port.kernel is not None:
         for _p, _n, case in load(fixture_dir):
             if case["level"] == "kernel" and case["dialect"] == dialect:
                 run(case, lambda c: run_kernel_case(port.kernel, c, timeout))
-        for spec in sampled_specs(dialect, seed, samples):
-            if not only or spec["id"] == only:
-                run(golden(spec), lambda c: run_kernel_case(port.kernel, c, timeout))
+        _generated_phase(report, port.kernel, dialect, seed, samples, timeout, only)
     if level in ("optimizer", "all") and port.optimizer is not None and dialect == "mxnet2":
         for _p, _n, case in load(fixture_dir):
             if case["level"] == "optimizer":
                 run(case, lambda c: run_optimizer_case(port.optimizer, c, timeout))
     return report
-

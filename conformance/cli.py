@@ -64,6 +64,8 @@ def _cmd_check(args):
         raise ValueError("check takes exactly one port: a Python TARGET or --cmd PROGRAM")
     fixtures = args.fixtures or default_fixture_dir()
     known, started = reports.preload(args.expectations), time.time()
+    if args.replay is not None and args.cmd is not None:
+        raise ValueError("--replay runs a case through a Python TARGET, not --cmd")
     if args.cmd is not None:
         from .cmdport import check_cmd
 
@@ -82,7 +84,7 @@ def _cmd_check(args):
         port = resolve(args.target, args.level)
         name, dialect, level, target = port.name, args.dialect or port.dialect, args.level, shlex.quote(args.target)
         report = check(port, dialect, args.level, fixtures, seed=args.seed,
-                       samples=args.samples, timeout=args.timeout, only=args.case)
+                       samples=args.samples, timeout=args.timeout, only=args.case, replay=args.replay)
     if not report.cases:
         raise ValueError(f"no cases ran for {name!r} (dialect {dialect}, level {level}"
                          + (f", case {args.case!r}" if args.case else "")
@@ -94,10 +96,15 @@ def _cmd_check(args):
         detail = case["error"] or json.dumps([dict(o["first_failure"], output=o["name"])
                                               for o in case["outputs"] if o["failed"]][:2])
         print(f"FAILED {case['id']}: {detail}")
+        if case["id"] == "replay":  # its repro is the --replay line below
+            continue
         print(f"  repro: rmsprop-conformance check {target} --dialect {dialect} --seed {args.seed} "
               + (f"--samples {args.samples} " if case["id"].startswith("sampled/") else "")
               + (f"--fixtures {shlex.quote(args.fixtures)} " if args.fixtures else "")
               + f"--case {shlex.quote(case['id'])}")
+    from .generated import report_lines
+
+    print("\n".join(report_lines(report, target, dialect)))
     reports.notes(report, warn_unused=not args.case)
     reports.write(report, reports.provenance(
         "check", fixture_dir=fixtures, dialect=dialect, level=level, started=started, port_name=name, target=target,
@@ -171,6 +178,8 @@ def build_parser():
     c.add_argument("--samples", type=int, default=200, help="sampled kernel cases (default 200)")
     c.add_argument("--timeout", type=float, default=10.0, help="seconds per case before it fails as hung")
     c.add_argument("--case", help="run only this case id (the repro of a failure)")
+    c.add_argument("--replay", metavar="JSON", help="run only this one case, given inline (the repro that "
+                   "check prints for the smallest failing generated case)")
     c.add_argument("--fixtures", help="fixture directory (default: the project's fixtures/)")
     c.add_argument("--json", help="also write the report as JSON here (with provenance)")
     c.add_argument("--html", help="also write a self-contained HTML report here")

@@ -1,7 +1,8 @@
 """pytest plugin: ``pytest --rmsprop-port=TARGET`` runs the conformance checks as tests.
 
-One test per golden case and per sampled case (``check``'s cases), so pytest's
-reporting (``--junitxml`` included) applies.  Options:
+One test per golden case, plus one test ``sampled/<dialect>/seed<N>`` running
+``check``'s hypothesis-generated cases (failing with the smallest failing case and
+its ``--replay`` repro), so pytest's reporting (``--junitxml`` included) applies.  Options:
 
     --rmsprop-port=TARGET          built-in port or module:attribute (nothing runs without it)
     --rmsprop-dialect=NAME         dialect to judge against (default mxnet2)
@@ -68,10 +69,28 @@ class CaseFailed(AssertionError):
     pass
 
 
+def _generated(port_step, target, dialect, seed, samples):
+    """``check``'s hypothesis phase as one test: fails with the smallest failing case and its repro."""
+    import shlex
+
+    from .check import _generated_phase
+    from .generated import report_lines
+    from .judge import Report
+
+    report = Report()
+    _generated_phase(report, port_step, dialect, seed, samples, 10.0, None)
+    bad = report.failures()
+    if bad:
+        raise CaseFailed(f"{len(bad)} of {len(report.cases)} generated cases fail ("
+                         + ", ".join(c["id"] for c in bad[:5]) + (", ..." if len(bad) > 5 else "") + ")\n"
+                         + "\n".join(report_lines(report, shlex.quote(target), dialect)))
+    return []
+
+
 class ConformanceFile(pytest.File):
     def collect(self):
-        from .check import run_kernel_case, run_optimizer_case, sampled_specs
-        from .corpus import golden, load
+        from .check import run_kernel_case, run_optimizer_case
+        from .corpus import load
         from .expectations import load as load_expectations
         from .ports import resolve
         from .verify import default_fixture_dir
@@ -87,8 +106,10 @@ class ConformanceFile(pytest.File):
         if level in ("kernel", "all") and port.kernel is not None:
             cases += [(c, lambda c: run_kernel_case(port.kernel, c, 10.0)) for _, _, c in load(default_fixture_dir())
                       if c["level"] == "kernel" and c["dialect"] == dialect]
-            cases += [(golden(s), lambda c: run_kernel_case(port.kernel, c, 10.0))
-                      for s in sampled_specs(dialect, cfg.getoption("rmsprop_seed"), cfg.getoption("rmsprop_samples"))]
+            seed, samples = cfg.getoption("rmsprop_seed"), cfg.getoption("rmsprop_samples")
+            if samples > 0:
+                cases.append(({"id": f"sampled/{dialect}/seed{seed}"},
+                              lambda c: _generated(port.kernel, cfg.getoption("rmsprop_port"), dialect, seed, samples)))
         if level in ("optimizer", "all") and port.optimizer is not None and dialect == "mxnet2":
             cases += [(c, lambda c: run_optimizer_case(port.optimizer, c, 10.0))
                       for _, _, c in load(default_fixture_dir()) if c["level"] == "optimizer"]

@@ -8,7 +8,8 @@ SPEC.md section 3.  Families:
                   against the float64 transliteration);
 * ``clipping`` -- clip_gradient / clip_weights drawn from {off, 0, tiny, moderate, huge};
 * ``epsilon``  -- epsilon from {0, subnormal, 1e-8, 1e-3, 1}, small var;
-* ``special``  -- arrays mixing NaN, +-inf, +-0, subnormals, extremes.
+* ``special``  -- arrays mixing NaN, +-inf, +-0, subnormals, extremes
+                  (``conformance.strategies.special_values``).
 
 Hyperparameters are decimal values MXNet's parser accepts (no exponent beyond
 the float32 range); those of ``smooth`` are below 1 without an exponent, powers
@@ -35,13 +36,8 @@ FAMILIES = ("smooth", "clipping", "epsilon", "special")
 STATE_NAMES = {False: ("var",), True: ("mean", "var", "mom")}
 
 
-def special_values(dtype):
-    """NaN, infinities, signed zeros, subnormals and extremes of ``dtype``."""
-    fi = np.finfo(dtype)
-    tiny_sub = float(fi.smallest_subnormal)
-    vals = [np.nan, np.inf, -np.inf, 0.0, -0.0, tiny_sub, -tiny_sub, float(fi.tiny) / 2,
-            float(fi.tiny), -float(fi.tiny), float(fi.max), -float(fi.max), 1.0, -1.0, 0.5]
-    return [float(dtype(v)) for v in vals]
+# NaN, infinities, signed zeros, subnormals, extremes, squares that overflow / underflow
+from conformance.strategies import special_values  # noqa: E402 - the exported strategies' palette
 
 
 def shapes():
