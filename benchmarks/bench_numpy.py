@@ -13,8 +13,10 @@ case is timed in this one process for three implementations:
 Effective bandwidth counts each array element read or written once: float32
 non-centered moves 20 bytes per element (read w, g, var; write w, var), centered
 36 (read w, g, mean, var, mom; write w, mean, var, mom), float16 with float32
-master 20 (read g16, w32, var; write w32, var, w16).  The time is the median of
-``--repeats`` runs after three warm-up runs.  The gradients stay fixed between
+master 20 (read g16, w32, var; write w32, var, w16).  The three implementations
+run in turn, round after round (``--repeats`` rounds after three warm-up
+rounds); a time is the median over the rounds and a ratio ("vs torch", "vs
+naive") the median over the rounds of that round's time divided by ours.  The gradients stay fixed between
 steps, which is fine for the handful of steps timed here.
 """
 import argparse
@@ -42,15 +44,24 @@ def tensor_sizes(n=500, lo=1, hi=100_000):
     return np.round(np.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * frac)).astype(int).tolist()
 
 
-def timeit(fn, repeats, warmup=3):
+def interleaved(fns, repeats, warmup=3):
+    """Median seconds per call of each callable (None stays None), and the median over
+    rounds of each one's time divided by the first's.  Every round calls each callable
+    once, in turn, so a slow spell of this shared machine hits all of them alike."""
+    live = [f for f in fns if f is not None]
     for _ in range(warmup):
-        fn()
-    times = []
+        for f in live:
+            f()
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for k, f in enumerate(fns):
+            if f is not None:
+                t0 = time.perf_counter()
+                f()
+                times[k].append(time.perf_counter() - t0)
+    med = [statistics.median(t) if t else None for t in times]
+    ratios = [statistics.median(b / a for a, b in zip(times[0], t)) if t else None for t in times]
+    return med, ratios
 
 
 def make_data(sizes, dtype, seed=0):
@@ -149,17 +160,16 @@ def main(argv=None):
     print("-" * len(hdr))
     for name, sizes, centered, f16, bpe in cases:
         n = sum(sizes)
-        t_ours = timeit(ours(sizes, centered, f16), args.repeats)
-        tc = torch_case(sizes, centered, f16)
-        t_torch = timeit(tc, args.repeats) if tc is not None else None
-        t_naive = timeit(naive(sizes, centered, f16), args.repeats)
+        (t_ours, t_torch, t_naive), (_, r_torch, r_naive) = interleaved(
+            [ours(sizes, centered, f16), torch_case(sizes, centered, f16),
+             naive(sizes, centered, f16)], args.repeats)
         nbytes = n * bpe
         tt = (f"{t_torch * 1e3:9.2f} {nbytes / t_torch / 1e9:6.1f}" if t_torch
               else f"{'-':>9} {'-':>6}")
-        rt = f"{t_torch / t_ours:7.2f}x" if t_torch else f"{'-':>8}"
+        rt = f"{r_torch:7.2f}x" if t_torch else f"{'-':>8}"
         print(f"{name:<28} {n:>9} | {t_ours * 1e3:10.2f} {nbytes / t_ours / 1e9:6.1f} | {tt} | "
               f"{t_naive * 1e3:9.2f} {nbytes / t_naive / 1e9:6.1f} | {rt} "
-              f"{t_naive / t_ours:7.2f}x")
+              f"{r_naive:7.2f}x")
 
 
 if __name__ == "__main__":

@@ -131,23 +131,22 @@ def update_block(p, n, W, G, V, M, MO, WL, s):
             _mul(b, p.lr, b)
         _sub(W, b, W)
     else:
-        c = s.c if n == s.size else s.c[:n]
-        _mul(a, p.omr, c)                     # (1-rho) * g
         _square(a, b)
         _mul(b, p.omr, b)                     # (1-rho) * (g*g)
         _mul(V, p.rho, V)
         _add(b, V, V)
+        _mul(a, p.omr, b)                     # (1-rho) * g
         _mul(M, p.rho, M)
-        _add(c, M, M)
+        _add(b, M, M)
         _square(M, b)
         _sub(V, b, b)
         if p.eps is not None:
             _add(b, p.eps, b)
         _sqrt(b, b)
-        _mul(a, p.lr, c)
-        _div(c, b, c)
+        _mul(a, p.lr, a)
+        _div(a, b, a)                         # (lr * g) / sqrt(var - mean^2 + eps)
         _mul(MO, p.momentum, MO)
-        _sub(MO, c, MO)
+        _sub(MO, a, MO)
         _add(W, MO, W)
     if p.wclip is not None:
         clip_into(W, p.wclip, W, s, n)
