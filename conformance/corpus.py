@@ -128,7 +128,8 @@ def generate(out_dir: str, families=None, processes=None, progress=True) -> dict
     jobs = [s for name in names for s in specs[name]]
     total, texts = len(jobs), []
     processes = processes or os.cpu_count() or 1
-    ctx = get_context("spawn" if sys.platform == "darwin" else "fork")
+    # never fork this process: it may hold threads (a port's library, our thread pool)
+    ctx = get_context("spawn" if sys.platform == "darwin" else "forkserver")
     with ctx.Pool(processes) as pool:
         for i, text in enumerate(pool.imap(_golden_text, jobs, chunksize=4), 1):
             texts.append(text)
