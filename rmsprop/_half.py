@@ -72,7 +72,8 @@ def _fix(a, r, idx):
     """Recompute the elements ``idx`` whose half is zero, subnormal, inf or NaN."""
     ai = a[idx]
     # below 2**-14: |x| + 0.5 rounds |x| to a multiple of 2**-24 (round to nearest even)
-    ri = (ai.view(_F32) + _HALF).view(_U32) - _HALF_BITS
+    with np.errstate(invalid="ignore"):                        # NaN lanes: replaced below
+        ri = (ai.view(_F32) + _HALF).view(_U32) - _HALF_BITS
     ri[ai >= _OVER] = 0x7C00                                 # overflow -> inf
     nan = ai > 0x7F800000
     if nan.any():
