@@ -35,8 +35,10 @@ F16, F32 = FORMATS["float16"], FORMATS["float32"]
 
 
 def cast_to(a: np.ndarray, dtype) -> np.ndarray:
-    """RNE conversion (IEEE casts are correctly rounded; widening is exact)."""
-    return np.asarray(a).astype(dtype)
+    """RNE conversion (IEEE casts are correctly rounded; widening is exact; a value past
+    the format's range becomes inf, as intended)."""
+    with np.errstate(over="ignore"):
+        return np.asarray(a).astype(dtype)
 
 
 class RMSPropOracle:
