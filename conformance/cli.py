@@ -104,12 +104,13 @@ def _cmd_check(args):
               + f"--case {shlex.quote(case['id'])}")
     from .generated import report_lines
 
-    print("\n".join(report_lines(report, target, dialect)))
+    smallest = report_lines(report, target, dialect)
+    print("\n".join(smallest))
     reports.notes(report, warn_unused=not args.case)
     reports.write(report, reports.provenance(
         "check", fixture_dir=fixtures, dialect=dialect, level=level, started=started, port_name=name, target=target,
         seed=args.seed, samples=args.samples, timeout=args.timeout, expectations=report.expectations,
-        fixtures_arg=args.fixtures), args.json, args.html)
+        fixtures_arg=args.fixtures, smallest_failing_case="\n".join(smallest) or None), args.json, args.html)
     return 0 if report.passed else 1
 
 
@@ -148,6 +149,12 @@ def _cmd_fingerprint(args):
     return 0 if matches else 1
 
 
+def _dialects():
+    from oracle.dialects import DIALECTS
+
+    return list(DIALECTS)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="rmsprop-conformance",
                                 description="Reference oracle and conformance suite for MXNet's RMSProp.")
@@ -172,7 +179,8 @@ def build_parser():
                    "kernel cases as JSON lines on stdin/stdout (fixtures/README.md)")
     c.add_argument("--dtype", action="append", choices=DTYPE_CHOICES,
                    help="with --cmd: only cases of this dtype (repeatable)")
-    c.add_argument("--dialect", help="dialect to judge against (default: the port's, mxnet2)")
+    c.add_argument("--dialect", choices=_dialects(), metavar="NAME",
+                   help=f"dialect to judge against: {', '.join(_dialects())} (default: the port's, mxnet2)")
     c.add_argument("--level", default="all", choices=["kernel", "optimizer", "all"])
     c.add_argument("--seed", type=int, default=0, help="explore other sampled cases (default 0)")
     c.add_argument("--samples", type=int, default=200, help="sampled kernel cases (default 200)")
@@ -200,7 +208,8 @@ def build_parser():
     s = sub.add_parser("score", help="judge a non-Python port's RESULTS.jsonl against the fixtures")
     s.add_argument("fixtures", help="fixture directory")
     s.add_argument("results", help="the port's RESULTS.jsonl")
-    s.add_argument("--dialect", default="mxnet2", help="which dialect's cases the port answers (default mxnet2)")
+    s.add_argument("--dialect", default="mxnet2", choices=_dialects(), metavar="NAME",
+                   help="which dialect's cases the port answers (default mxnet2)")
     s.add_argument("--level", default="all", choices=["kernel", "optimizer", "all"],
                    help="kernel cases, optimizer sequences (mxnet2 only), or both (default)")
     s.add_argument("--json", help="also write the report as JSON here (with provenance)")

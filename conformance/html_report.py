@@ -203,6 +203,8 @@ def render(doc) -> str:
         "<h2>Worst error / bound per case, by family</h2>", f'<div class="legend">{legend}</div>', _plot(doc),
         '<h2 id="summary">Summary</h2>', _table(doc),
         '<h2 id="failures">Failures</h2>', _cases(doc, "failed", ""),
+        *([f'<h2 id="smallest">Smallest failing case</h2><pre>{_e(doc["smallest_failing_case"])}</pre>']
+          if doc.get("smallest_failing_case") else []),
         '<h2 id="unexpected-passes">Unexpected passes</h2>', _cases(doc, "unexpected-pass", "unexpected"),
         '<h2 id="known-deviations">Known deviations</h2>', _cases(doc, "known-deviation", "known", limit=50),
         "</body></html>", ""])

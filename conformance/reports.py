@@ -72,15 +72,18 @@ def manifest_info(fixture_dir) -> dict:
 
 
 def provenance(command, *, fixture_dir, dialect, level, started, port_name=None, target=None, seed=None,
-               samples=None, timeout=None, results=None, expectations=None, fixtures_arg=None) -> dict:
+               samples=None, timeout=None, results=None, expectations=None, fixtures_arg=None,
+               smallest_failing_case=None) -> dict:
     """Everything that says what produced a report; ``target`` as written on the command line
-    (shell-quoted), ``started`` a ``time.time()`` taken before the run."""
+    (shell-quoted), ``started`` a ``time.time()`` taken before the run; ``smallest_failing_case``
+    the text ``check`` prints for the shrunk (or replayed) case, with its ``--replay`` repro."""
     meta = {"command": command, "dialect": dialect, "level": level, "seed": seed, "samples": samples,
             "timeout": timeout, "port": None if port_name is None else {"name": port_name, "target": target},
             "versions": versions(port_name, target), "fixtures": manifest_info(fixture_dir),
             "expectations": None if expectations is None else expectations.to_json(),
             "started": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(timespec="seconds"),
-            "wall_time_s": round(max(time.time() - started, 0.0), 3), "repro": None}
+            "wall_time_s": round(max(time.time() - started, 0.0), 3), "repro": None,
+            "smallest_failing_case": smallest_failing_case}
     if command == "check":
         meta["repro"] = (f"rmsprop-conformance check {target} --dialect {dialect} --level {level} --seed {seed} "
                          f"--samples {samples}" + (f" --fixtures {shlex.quote(fixtures_arg)}" if fixtures_arg else ""))

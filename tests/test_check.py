@@ -59,6 +59,13 @@ def test_unusable_targets_exit_2(target, capsys):
     assert "error:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["check", "numpy"], ["score", "fixtures", "RESULTS.jsonl"]])
+def test_unknown_dialect_exits_2_naming_the_known_ones(command, capsys):
+    assert main(command + ["--dialect", "mxnet3"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'mxnet3'" in err and "'mxnet1'" in err and "'optax'" in err
+
+
 def test_other_seeds_never_fail_a_faithful_port():
     for seed in (1, 2, 3):
         assert check("faithful", "--seed", str(seed)) == 0

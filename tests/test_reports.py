@@ -179,3 +179,17 @@ def test_a_ports_markup_error_reaches_the_page_escaped(tmp_path):
                  "--case", "boundary/epsilon-placement/float32/plain/mxnet2", "--html", str(out)]) == 1
     page = Page.of(out.read_text())
     assert page.tags.get("img", 0) == 0 and HOSTILE in "".join(page.text)
+
+
+def test_both_reports_carry_the_smallest_failing_case(tmp_path, capsys):
+    """What check prints for the hypothesis-shrunk case is in the JSON and on the page."""
+    j, h = tmp_path / "r.json", tmp_path / "r.html"
+    assert main(["check", P + "eps_inside", "--level", "kernel", "--samples", "40", "--seed", "0",
+                 "--json", str(j), "--html", str(h)]) == 1
+    out = capsys.readouterr().out
+    doc = json.loads(j.read_text(), parse_constant=_no_constants)
+    assert validate(doc) == []
+    assert any(c["id"].startswith("sampled/") and c["status"] == "failed" for c in doc["cases"])
+    block = doc["smallest_failing_case"]
+    assert block.startswith("SMALLEST FAILING CASE") and block in out and " --replay '" in block
+    assert block in "".join(Page.of(h.read_text()).text)
