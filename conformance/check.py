@@ -144,14 +144,18 @@ def _decode(v, scalar):
     return v
 
 
-def _generated_phase(report, port_step, dialect, seed, samples, timeout, only):
-    """Hypothesis-generated cases into ``report``; the first failure is shrunk unless ``only``."""
+def generated_phase(report, outputs, dialect, seed, samples, only=None, dtypes=None):
+    """Hypothesis-generated cases into ``report``; the first failure is shrunk unless ``only``.
+
+    ``outputs(case) -> (actual, verdicts)`` runs one case through the port (PortFailure
+    if it misbehaves); ``dtypes`` restricts the generated cases to those dtypes.
+    """
     outcomes = {}
 
     def evaluate(spec, record=False):
         case = golden(spec)
         try:
-            actual, verdicts = kernel_outputs(port_step, case, timeout)
+            actual, verdicts = outputs(case)
         except PortFailure as exc:
             if record:
                 report.add_case(spec["id"], spec["families"], spec["dtype"], [], error=str(exc))
@@ -163,14 +167,33 @@ def _generated_phase(report, port_step, dialect, seed, samples, timeout, only):
         return {"elements": bad} if bad else None
 
     first = None
-    for spec in sampled_specs(dialect, seed, samples):
+    for spec in sampled_specs(dialect, seed, samples, dtypes):
         if not only or spec["id"] == only:
             outcomes[case_key(spec)] = evaluate(spec, record=True)
             first = first or (outcomes[case_key(spec)] and spec["id"])
     if first and not only:
-        report.shrunk = shrink(evaluate, dialect, seed, samples, known=outcomes)
+        report.shrunk = shrink(evaluate, dialect, seed, samples, known=outcomes, dtypes=dtypes)
         if report.shrunk is not None:
             report.shrunk["from"] = first
+
+
+def replay_into(report, outputs, replay, dialect):
+    """Run the one ``--replay`` case (a ``generated.replay_text`` line) into ``report``;
+    ``report.replayed`` is its failure detail, or None when it passes."""
+    spec = replay_spec(replay, dialect)
+    try:
+        case = golden(spec)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"--replay: the oracle refuses this case: {exc}") from None
+    try:
+        actual, verdicts = outputs(case)
+        report.add_case("replay", ["replay"], spec["dtype"], [judge_output(k, *verdicts[k], actual[k])
+                                                              for k in verdicts])
+        bad = failing_elements(verdicts, actual)
+        report.replayed = {"spec": spec, "failure": {"elements": bad}} if bad else None
+    except PortFailure as exc:
+        report.add_case("replay", ["replay"], spec["dtype"], [], error=str(exc))
+        report.replayed = {"spec": spec, "failure": {"error": str(exc)}}
 
 
 def check(port, dialect, level, fixture_dir, seed=0, samples=200, timeout=10.0, only=None, replay=None) -> Report:
@@ -190,29 +213,19 @@ def check(port, dialect, level, fixture_dir, seed=0, samples=200, timeout=10.0, 
         except PortFailure as exc:
             report.add_case(case["id"], case["families"], case["dtype"], [], error=str(exc))
 
+    def outputs(case):
+        return kernel_outputs(port.kernel, case, timeout)
+
     if replay is not None:
         if port.kernel is None:
             raise ValueError("--replay needs a kernel-level port")
-        spec = replay_spec(replay, dialect)
-        try:
-            case = golden(spec)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"--replay: the oracle refuses this case: {exc}") from None
-        try:
-            actual, verdicts = kernel_outputs(port.kernel, case, timeout)
-            report.add_case("replay", ["replay"], spec["dtype"], [judge_output(k, *verdicts[k], actual[k])
-                                                                  for k in verdicts])
-            bad = failing_elements(verdicts, actual)
-            report.replayed = {"spec": spec, "failure": {"elements": bad}} if bad else None
-        except PortFailure as exc:
-            report.add_case("replay", ["replay"], spec["dtype"], [], error=str(exc))
-            report.replayed = {"spec": spec, "failure": {"error": str(exc)}}
+        replay_into(report, outputs, replay, dialect)
         return report
     if level in ("kernel", "all") and port.kernel is not None:
         for _p, _n, case in load(fixture_dir):
             if case["level"] == "kernel" and case["dialect"] == dialect:
                 run(case, lambda c: run_kernel_case(port.kernel, c, timeout))
-        _generated_phase(report, port.kernel, dialect, seed, samples, timeout, only)
+        generated_phase(report, outputs, dialect, seed, samples, only)
     if level in ("optimizer", "all") and port.optimizer is not None and dialect == "mxnet2":
         for _p, _n, case in load(fixture_dir):
             if case["level"] == "optimizer":

@@ -64,8 +64,6 @@ def _cmd_check(args):
         raise ValueError("check takes exactly one port: a Python TARGET or --cmd PROGRAM")
     fixtures = args.fixtures or default_fixture_dir()
     known, started = reports.preload(args.expectations), time.time()
-    if args.replay is not None and args.cmd is not None:
-        raise ValueError("--replay runs a case through a Python TARGET, not --cmd")
     if args.cmd is not None:
         from .cmdport import check_cmd
 
@@ -74,7 +72,7 @@ def _cmd_check(args):
                              "RESULTS.jsonl and run score")
         name, dialect, level, target = args.cmd, args.dialect or "mxnet2", "kernel", "--cmd " + shlex.quote(args.cmd)
         report = check_cmd(args.cmd, dialect, fixtures, seed=args.seed, samples=args.samples, timeout=args.timeout,
-                           only=args.case, dtypes=args.dtype)
+                           only=args.case, dtypes=args.dtype, replay=args.replay)
     else:
         from .check import check
         from .ports import resolve
@@ -100,6 +98,7 @@ def _cmd_check(args):
             continue
         print(f"  repro: rmsprop-conformance check {target} --dialect {dialect} --seed {args.seed} "
               + (f"--samples {args.samples} " if case["id"].startswith("sampled/") else "")
+              + "".join(f"--dtype {d} " for d in args.dtype or ())
               + (f"--fixtures {shlex.quote(args.fixtures)} " if args.fixtures else "")
               + f"--case {shlex.quote(case['id'])}")
     from .generated import report_lines

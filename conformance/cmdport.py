@@ -3,14 +3,15 @@
 The program is started once (``shlex`` split, no shell) and kept running.  For each
 case the suite writes one line to its stdin: the case in the fixture format with
 the verdict (``expected``, ``allowed``, ``class``) removed.  The program writes one
-line to its stdout: the answer in the RESULTS.jsonl format, judged exactly as
-``score`` judges it (``conformance.score.judge_case``).  Each of these fails only its
+line to its stdout: the answer in the RESULTS.jsonl format, decoded as ``score``
+decodes it (``conformance.score.decode_outputs``) and judged by the same bound.  Each of these fails only its
 own case, and the run goes on: an ``error`` answer, an answer that is not JSON, has
 the wrong id, keys or bit patterns, non-JSON lines on stdout before the answer, an
 exit, or no answer within ``timeout`` seconds.  After a failure that can leave the
 pipes out of step (exit, timeout, stray output, wrong id) the program is killed and
 restarted for the next case.  Its stderr is drained continuously; the last lines go
-into the failure message.  Optimizer sequences are not sent: judging them step by
+into the failure message.  The generated cases are those of a Python port (same seed,
+same ids; ``--dtype`` restricts them), and the first failing one is shrunk the same way.  Optimizer sequences are not sent: judging them step by
 step needs the previous step's expected state, which would hand the port its answer.
 POSIX only (``select`` on pipes, process groups).
 """
@@ -26,15 +27,15 @@ import subprocess
 import threading
 import time
 
-from .check import sampled_specs
+from .check import PortFailure, generated_phase, replay_into
 from .codec import CodecError
-from .corpus import FixtureError, dumps, golden, load
-from .judge import Report
+from .corpus import FixtureError, dumps, kernel_arrays, load
+from .judge import Report, judge_output
 from .ports import PortError
-from .score import judge_case
+from .score import decode_outputs
 from .validate import check_result
 
-__all__ = ["Program", "ProgramFailure", "case_line", "kernel_cases", "check_cmd"]
+__all__ = ["Program", "ProgramFailure", "case_line", "fixture_cases", "answer_arrays", "check_cmd"]
 
 VERDICT_KEYS = ("expected", "allowed", "class")
 
@@ -169,21 +170,17 @@ class Program:
             proc.stderr.close()
 
 
-def kernel_cases(dialect, fixture_dir, seed=0, samples=200, only=None, dtypes=None):
-    """The kernel cases ``check`` runs: the dialect's fixture cases, then the sampled ones, filtered."""
-    def wanted(c):
-        return (not only or c["id"] == only) and (not dtypes or c["dtype"] in dtypes)
-
+def fixture_cases(dialect, fixture_dir, only=None, dtypes=None):
+    """The dialect's kernel fixture cases, filtered by id and dtype."""
     for _p, _n, case in load(fixture_dir):
-        if case["level"] == "kernel" and case["dialect"] == dialect and wanted(case):
+        if case["level"] == "kernel" and case["dialect"] == dialect and (not only or case["id"] == only) \
+                and (not dtypes or case["dtype"] in dtypes):
             yield case
-    for spec in sampled_specs(dialect, seed, samples):
-        if wanted(spec):
-            yield golden(spec)
 
 
-def judge_answer(case, text):
-    """Verdicts of one answer line, as ``score`` judges a RESULTS line; ProgramFailure if unusable."""
+def answer_arrays(case, text):
+    """The decoded outputs of one answer line and the case's verdict arrays, decoded as
+    ``score`` decodes a RESULTS line; ProgramFailure if the answer is unusable."""
     where = f"answer to {case['id']}"
     try:
         answer = json.loads(text)
@@ -193,32 +190,47 @@ def judge_answer(case, text):
         raise ProgramFailure(f"answered case {str(answer['id'])[:200]!r}, expected {case['id']!r}")
     try:
         check_result(answer, where)
-        outputs, error = judge_case(case, answer, where)
+        if "error" in answer:
+            raise ProgramFailure(f"answered error: {answer['error']}", resync=False)
+        _, verdicts = kernel_arrays(case)
+        return decode_outputs(answer, verdicts, where), verdicts
     except (FixtureError, CodecError) as exc:
         raise ProgramFailure(str(exc), resync=False) from None
-    if error is not None:
-        raise ProgramFailure(f"answered error: {error}", resync=False)
-    return outputs
 
 
-def check_cmd(command, dialect, fixture_dir, seed=0, samples=200, timeout=10.0, only=None, dtypes=None) -> Report:
-    """Run every selected kernel case through the program; each case's failure is its own."""
+def check_cmd(command, dialect, fixture_dir, seed=0, samples=200, timeout=10.0, only=None, dtypes=None,
+              replay=None) -> Report:
+    """Run the fixture cases and the generated ones through the program (the first generated
+    failure shrunk, as for a Python port); each case's failure is its own."""
     from oracle import DIALECTS
 
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r}; known: {', '.join(DIALECTS)}")
     program, report = Program(command), Report()
+    report.shrunk = report.replayed = None
+
+    def outputs(case):
+        try:
+            return answer_arrays(case, program.ask(case_line(case), timeout))
+        except ProgramFailure as exc:
+            if exc.resync:
+                program.stop(grace=0)      # restarted by the next ask
+            raise PortFailure(str(exc)) from None
+
     program.start()  # a program that cannot start at all is bad usage, before any case
     try:
-        for case in kernel_cases(dialect, fixture_dir, seed, samples, only, dtypes):
+        if replay is not None:
+            replay_into(report, outputs, replay, dialect)
+            return report
+        for case in fixture_cases(dialect, fixture_dir, only, dtypes):
             try:
-                outputs = judge_answer(case, program.ask(case_line(case), timeout))
-            except ProgramFailure as exc:
+                actual, verdicts = outputs(case)
+            except PortFailure as exc:
                 report.add_case(case["id"], case["families"], case["dtype"], [], error=str(exc))
-                if exc.resync:
-                    program.stop(grace=0)
                 continue
-            report.add_case(case["id"], case["families"], case["dtype"], outputs)
+            report.add_case(case["id"], case["families"], case["dtype"],
+                            [judge_output(k, *verdicts[k], actual[k]) for k in verdicts])
+        generated_phase(report, outputs, dialect, seed, samples, only, dtypes)
     finally:
         program.stop()
     return report

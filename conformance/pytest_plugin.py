@@ -73,12 +73,12 @@ def _generated(port_step, target, dialect, seed, samples):
     """``check``'s hypothesis phase as one test: fails with the smallest failing case and its repro."""
     import shlex
 
-    from .check import _generated_phase
+    from .check import generated_phase, kernel_outputs
     from .generated import report_lines
     from .judge import Report
 
     report = Report()
-    _generated_phase(report, port_step, dialect, seed, samples, 10.0, None)
+    generated_phase(report, lambda case: kernel_outputs(port_step, case, 10.0), dialect, seed, samples)
     bad = report.failures()
     if bad:
         raise CaseFailed(f"{len(bad)} of {len(report.cases)} generated cases fail ("

@@ -16,7 +16,7 @@ from .corpus import FixtureError, kernel_arrays, load, optimizer_arrays
 from .judge import Report, judge_output
 from .validate import check_result
 
-__all__ = ["score", "read_results", "judge_case"]
+__all__ = ["score", "read_results", "judge_case", "decode_outputs"]
 
 
 def read_results(path: str) -> dict:
@@ -44,7 +44,8 @@ def read_results(path: str) -> dict:
     return out
 
 
-def _outputs(obj, verdicts, where):
+def decode_outputs(obj, verdicts, where):
+    """The answer's output arrays, decoded against the case's verdict arrays (exact keys, dtype, shape)."""
     got = obj.get("outputs")
     if got is None:
         raise FixtureError(f"{where}: no 'outputs' and no 'error'")
@@ -65,7 +66,7 @@ def judge_case(case, answer, where):
         return [], answer["error"]
     if case["level"] == "kernel":
         _, verdicts = kernel_arrays(case)
-        actual = _outputs(answer, verdicts, where)
+        actual = decode_outputs(answer, verdicts, where)
         return [judge_output(k, *verdicts[k], actual[k]) for k in verdicts], None
     _, steps = optimizer_arrays(case)
     got = answer.get("steps")
@@ -77,7 +78,7 @@ def judge_case(case, answer, where):
         if set(by_index) != set(results):
             raise FixtureError(f"{where}: step {k}: indices {sorted(by_index)}, expected {sorted(results)}")
         for i, res in results.items():
-            actual = _outputs(by_index[i], res, f"{where}: step {k} index {i}")
+            actual = decode_outputs(by_index[i], res, f"{where}: step {k} index {i}")
             verdicts += [judge_output(f"{name}", *res[name], actual[name]) for name in res]
     return verdicts, None
 

@@ -68,6 +68,21 @@ def test_planted_bug_program_is_caught(mini, tmp_path, capsys):
     assert "FAILED boundary/epsilon-placement/" in out and "repro: rmsprop-conformance check --cmd" in out
 
 
+def test_a_programs_first_generated_failure_is_shrunk_and_its_replay_reproduces(mini, capsys):
+    """As for a Python port: the smallest failing case, then its --replay repro run with --cmd."""
+    bug = FAITHFUL + " --eps-inside"
+    assert check("--cmd", bug, "--fixtures", mini, "--samples", 30, "--dtype", "float32") == 1
+    out = capsys.readouterr().out
+    assert "SMALLEST FAILING CASE (hypothesis shrank sampled/mxnet2/seed0/" in out
+    repro = next(line for line in out.splitlines() if " --replay " in line).split("repro: ", 1)[1]
+    argv = shlex.split(repro)
+    assert argv[:4] == ["rmsprop-conformance", "check", "--cmd", bug] and "dtype float32, shape [1]" in out
+    replay = argv[argv.index("--replay") + 1]
+    assert check("--cmd", bug, "--replay", replay) == 1
+    assert "REPLAYED CASE FAILS" in capsys.readouterr().out
+    assert check("--cmd", FAITHFUL, "--replay", replay) == 0
+
+
 def test_dtype_filter_runs_only_that_dtype(mini, tmp_path):
     assert check("--cmd", FAITHFUL + " --eps-inside", "--fixtures", mini, "--samples", 20, "--dtype", "float64",
                  json_path=tmp_path / "r.json") == 1
@@ -165,7 +180,7 @@ def test_c_port_refusals_and_planted_bug_fail(c_port, mini, tmp_path):
     (["--cmd", "no-such-program-xyz"], "cannot be started"),
     (["--cmd", "'unbalanced"], "--cmd"),
     (["--cmd", FAITHFUL, "--level", "optimizer"], "kernel cases only"),
-    (["--cmd", FAITHFUL, "--dialect", "mxnet3"], "unknown dialect 'mxnet3'"),
+    (["--cmd", FAITHFUL, "--dialect", "mxnet3"], "invalid choice: 'mxnet3'"),
     (["tests.ports.kernel_ports:faithful", "--dtype", "float32"], "--cmd PROGRAM only"),
 ])
 def test_usage_errors_exit_2(args, message, capsys):
