@@ -104,7 +104,8 @@ def _cmd_check(args):
     from .generated import report_lines
 
     smallest = report_lines(report, target, dialect)
-    print("\n".join(smallest))
+    if smallest:
+        print("\n".join(smallest))
     reports.notes(report, warn_unused=not args.case)
     reports.write(report, reports.provenance(
         "check", fixture_dir=fixtures, dialect=dialect, level=level, started=started, port_name=name, target=target,
