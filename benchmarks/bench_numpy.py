@@ -14,9 +14,10 @@ Effective bandwidth counts each array element read or written once: float32
 non-centered moves 20 bytes per element (read w, g, var; write w, var), centered
 36 (read w, g, mean, var, mom; write w, mean, var, mom), float16 with float32
 master 20 (read g16, w32, var; write w32, var, w16).  The three implementations
-run in turn, round after round (``--repeats`` rounds after three warm-up
-rounds); a time is the median over the rounds and a ratio ("vs torch", "vs
-naive") the median over the rounds of that round's time divided by ours.  The gradients stay fixed between
+run in turn, round after round (``--repeats`` rounds; in each, per implementation,
+one untimed call then three timed ones); a time is the median of all its timed
+calls and a ratio ("vs torch", "vs naive") the median over the rounds of that
+round's median divided by ours.  The gradients stay fixed between
 steps, which is fine for the handful of steps timed here.
 """
 import argparse
@@ -44,23 +45,28 @@ def tensor_sizes(n=500, lo=1, hi=100_000):
     return np.round(np.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * frac)).astype(int).tolist()
 
 
-def interleaved(fns, repeats, warmup=3):
+def interleaved(fns, rounds, per_round=3):
     """Median seconds per call of each callable (None stays None), and the median over
-    rounds of each one's time divided by the first's.  Every round calls each callable
-    once, in turn, so a slow spell of this shared machine hits all of them alike."""
-    live = [f for f in fns if f is not None]
-    for _ in range(warmup):
-        for f in live:
-            f()
+    rounds of each one's median divided by the first's.  Each round runs every callable
+    in turn: one untimed call (which absorbs what the previous one left behind, e.g.
+    torch's OpenMP threads still spinning), then ``per_round`` timed calls; a slow spell
+    of this shared machine thus hits all of them alike."""
     times = [[] for _ in fns]
-    for _ in range(repeats):
+    per = [[] for _ in fns]
+    for _ in range(rounds):
         for k, f in enumerate(fns):
-            if f is not None:
+            if f is None:
+                continue
+            f()
+            mine = []
+            for _ in range(per_round):
                 t0 = time.perf_counter()
                 f()
-                times[k].append(time.perf_counter() - t0)
+                mine.append(time.perf_counter() - t0)
+            times[k] += mine
+            per[k].append(statistics.median(mine))
     med = [statistics.median(t) if t else None for t in times]
-    ratios = [statistics.median(b / a for a, b in zip(times[0], t)) if t else None for t in times]
+    ratios = [statistics.median(b / a for a, b in zip(per[0], p)) if p else None for p in per]
     return med, ratios
 
 
