@@ -19,7 +19,7 @@ def _cmd_generate(args):
     from .corpus import generate
     from .verify import default_fixture_dir
 
-    out = args.out or default_fixture_dir()
+    out = args.out or default_fixture_dir(must_exist=False)
     man = generate(out, families=args.family or None, processes=args.jobs, progress=not args.quiet)
     size = sum(f["bytes"] for f in man["files"].values())
     print(f"wrote {man['total_cases']} cases in {len(man['files'])} files ({size / 1e6:.2f} MB) to {out}")

@@ -13,14 +13,19 @@ import json
 import os
 import tempfile
 
-from .corpus import generate, load
+from .corpus import FixtureError, generate, load
 
 __all__ = ["verify", "default_fixture_dir"]
 
 
-def default_fixture_dir() -> str:
+def default_fixture_dir(must_exist=True) -> str:
+    """The checkout's fixtures/ (found when installed with ``pip install -e .``)."""
     here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.join(os.path.dirname(here), "fixtures")
+    path = os.path.join(os.path.dirname(here), "fixtures")
+    if must_exist and not os.path.isfile(os.path.join(path, "MANIFEST.json")):
+        raise FixtureError(f"no golden fixtures at {path}: install from a checkout with "
+                           f"`pip install -e .`, or pass --fixtures DIR")
+    return path
 
 
 def verify(fixture_dir: str, regenerate=True, progress=False):

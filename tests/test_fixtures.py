@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conformance.cli import main
-from conformance.corpus import build_manifest, generate, sha256_file
+from conformance.corpus import FixtureError, build_manifest, generate, sha256_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "fixtures")
@@ -161,3 +161,13 @@ def test_manifest_sha_matches_files():
     man = json.loads(open(os.path.join(FIXTURES, "MANIFEST.json")).read())
     for name, entry in man["files"].items():
         assert sha256_file(os.path.join(FIXTURES, name)) == entry["sha256"]
+
+
+def test_missing_default_fixtures_say_how_to_get_them(monkeypatch, tmp_path):
+    """A non-editable install has no fixtures/ beside the package: say so, and how to fix it."""
+    import conformance.verify as verify_mod
+
+    monkeypatch.setattr(verify_mod, "__file__", str(tmp_path / "conformance" / "verify.py"))
+    with pytest.raises(FixtureError, match=r"no golden fixtures at .*pip install -e \.`, or pass --fixtures DIR"):
+        verify_mod.default_fixture_dir()
+    assert verify_mod.default_fixture_dir(must_exist=False) == str(tmp_path / "fixtures")
