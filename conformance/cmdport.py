@@ -7,7 +7,8 @@ line to its stdout: the answer in the RESULTS.jsonl format, decoded as ``score``
 decodes it (``conformance.score.decode_outputs``) and judged by the same bound.  Each of these fails only its
 own case, and the run goes on: an ``error`` answer, an answer that is not JSON, has
 the wrong id, keys or bit patterns, non-JSON lines on stdout before the answer, an
-exit, or no answer within ``timeout`` seconds.  After a failure that can leave the
+exit, or no answer within ``timeout`` seconds (a line longer than 8 times the
+case line, at least 1 MiB, is no answer).  After a failure that can leave the
 pipes out of step (exit, timeout, stray output, wrong id) the program is killed and
 restarted for the next case.  Its stderr is drained continuously; the last lines go
 into the failure message.  The generated cases are those of a Python port (same seed,
@@ -94,7 +95,7 @@ class Program:
             self.start()
         deadline = time.monotonic() + timeout
         self._send((line + "\n").encode(), deadline, timeout)
-        text = self._readline(deadline, timeout)
+        text = self._readline(deadline, timeout, max(1 << 20, 8 * len(line)))
         try:
             obj = json.loads(text)
         except ValueError:
@@ -114,16 +115,23 @@ class Program:
             except BrokenPipeError:
                 return  # exited: reading stdout finds the end and says how
 
-    def _readline(self, deadline, timeout) -> str:
+    def _readline(self, deadline, timeout, limit) -> str:
         fd = self.proc.stdout.fileno()
-        while b"\n" not in self._out:
-            if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+        buf, end = bytearray(self._out), self._out.find(b"\n")
+        while end < 0:  # the deadline holds even while output keeps coming without a newline
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
                 raise ProgramFailure(f"timed out after {timeout} s without answering" + self.stderr_tail())
             chunk = os.read(fd, 1 << 16)
             if not chunk:
                 raise ProgramFailure(self._exit_message(deadline))
-            self._out += chunk
-        text, self._out = self._out.split(b"\n", 1)
+            at = chunk.find(b"\n")
+            end = -1 if at < 0 else len(buf) + at
+            buf += chunk
+            if end < 0 and len(buf) > limit:
+                raise ProgramFailure(f"wrote over {limit} bytes on stdout without a newline; an answer to "
+                                     f"this case is far shorter" + self.stderr_tail())
+        text, self._out = bytes(buf[:end]), bytes(buf[end + 1:])
         return text.decode("utf-8", "replace")
 
     def _exit_message(self, deadline):

@@ -131,6 +131,23 @@ def test_a_hanging_program_is_killed_and_restarted(mini, tmp_path):
     assert len(report) == len(ids)
 
 
+def test_a_program_flooding_stdout_without_a_newline_fails_its_case(mini, tmp_path):
+    """Endless output with no newline is no answer: the case fails (not a hang, not memory
+    without bound), the program is restarted and the run goes on."""
+    ids = [c["id"] for _p, _n, c in load(mini)]
+    flood = tmp_path / "flood.py"
+    flood.write_text(f"import json, os, sys\nsys.path.insert(0, {PORTS!r})\n"
+                     "from mxnet2_kernel_port import answer\n"
+                     "for line in sys.stdin:\n    case = json.loads(line)\n"
+                     f"    while case['id'] == {ids[1]!r}:\n        os.write(1, b'x' * 65536)\n"
+                     "    sys.stdout.write(json.dumps(answer(case)) + '\\n'); sys.stdout.flush()\n")
+    assert check("--cmd", f"{PY} {shlex.quote(str(flood))}", "--fixtures", mini, "--samples", 0,
+                 json_path=tmp_path / "r.json") == 1
+    report = json.loads((tmp_path / "r.json").read_text())["cases"]
+    assert [c["id"] for c in report if not c["passed"]] == [ids[1]] and len(report) == len(ids)
+    assert "bytes on stdout without a newline" in report[1]["error"]
+
+
 def test_a_program_flooding_stderr_does_not_deadlock(mini):
     assert check("--cmd", f"{MISBEHAVING} stderr-flood none", "--fixtures", mini, "--samples", 0,
                  "--dtype", "float32") == 0
