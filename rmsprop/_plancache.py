@@ -39,8 +39,8 @@ class Validated:
             if master is not None:
                 arrays.append(master)
                 outputs.append(True)
-        if any(type(a) is not _ND for a in arrays):   # a subclass was checked through a view
-            return None
+        if any(type(a) is not _ND for a in arrays) or any(type(w) is not _ND for w in refs[0]):
+            return None   # a subclass was checked through a view: its own layout is not watched
         self.arrays, self.outputs = arrays, outputs
         self.meta = [(a.shape, a.strides, a.dtype) for a in arrays]
         return self

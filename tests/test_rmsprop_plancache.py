@@ -144,6 +144,26 @@ def test_states_in_lists_are_never_cached(builds):
     assert builds[0] > n
 
 
+def test_weight_subclasses_are_never_cached(builds):
+    """A weight subclass is validated through a base-class view; a change to the subclass
+    object itself (here read-only, then a new shape) must be seen as a fresh call sees it."""
+    class Sub(np.ndarray):
+        pass
+
+    opt, idx, ws, gs, states = make()
+    ws[1] = ws[1].view(Sub)
+    opt.update(idx, ws, gs, states)
+    n = builds[0]
+    ws[1].flags.writeable = False
+    with pytest.raises(ValueError, match=r"weights\[1\]: weight: array is read-only"):
+        opt.update(idx, ws, gs, states)
+    ws[1].flags.writeable = True
+    ws[1].shape = (1000, 3)
+    with pytest.raises(ValueError, match=r"weights\[1\]: grad: shape \(1500, 2\) does not match weight shape"):
+        opt.update(idx, ws, gs, states)
+    assert builds[0] > n
+
+
 def test_new_objects_revalidate(builds):
     opt, idx, ws, gs, states = make()
     opt.update(idx, ws, gs, states)
