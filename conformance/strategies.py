@@ -166,6 +166,8 @@ _FREE = {"lr": _decimal(), "rho": _decimal()}
 
 def families_for(dialect):
     """The families of ``FAMILIES`` that ``dialect`` can express."""
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown dialect {dialect!r}; known: {', '.join(DIALECTS)}")
     unsupported = set(DIALECTS[dialect].unsupported)
     return tuple(f for f, keys in _FAMILY_HP.items() if not keys or set(keys) - unsupported)
 
@@ -175,6 +177,8 @@ def hyperparameters(draw, dialect, family="mixed", centered=None):
     """The ``hp`` dict for ``dialect``: ``family``'s keys at edge values, the rest ordinary."""
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r}; known: {', '.join(DIALECTS)}")
+    if family not in _FAMILY_HP:
+        raise ValueError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
     edges, stressed = edge_values(dialect), _FAMILY_HP[family]
     hp = {}
     for k in BASE_HP:
@@ -263,6 +267,9 @@ def states(dialect, dtype, hp, family="mixed", shape=None):
 @st.composite
 def kernel_cases(draw, dialect, dtypes=None, families=None):
     """A kernel case spec for ``golden``: id ``hypothesis/<dialect>/<family>``, families ``[family]``."""
+    for name, given in (("dtypes", dtypes), ("families", families)):
+        if isinstance(given, str):
+            raise TypeError(f"{name} must be a list of names, not the string {given!r}")
     allowed = families_for(dialect)
     fams = allowed if families is None else tuple(families)
     bad = [f for f in fams if f not in allowed]

@@ -38,6 +38,17 @@ def test_families_are_those_the_dialect_can_express():
         _draws(cs.kernel_cases("torch", families=["clipping"]), 1)
 
 
+@pytest.mark.parametrize("strategy,exc,message", [
+    (lambda: cs.kernel_cases("mxnet9"), ValueError, "unknown dialect 'mxnet9'"),
+    (lambda: cs.kernel_cases("mxnet2", dtypes="float32"), TypeError, "dtypes must be a list of names"),
+    (lambda: cs.kernel_cases("mxnet2", families="plain"), TypeError, "families must be a list of names"),
+    (lambda: cs.hyperparameters("mxnet2", "bogus"), ValueError, "unknown family 'bogus'"),
+])
+def test_bad_arguments_are_named(strategy, exc, message):
+    with pytest.raises(exc, match=message):
+        _draws(strategy(), 1)
+
+
 def _draws(strategy, n, seed=0):
     """n examples of ``strategy`` from a seeded hypothesis run (generation only, no shrinking)."""
     from hypothesis import Phase, given
