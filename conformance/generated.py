@@ -122,6 +122,10 @@ def replay_spec(text, dialect):
         raise ValueError("--replay must be a JSON object with keys dtype, shape, hp, inputs")
     if not isinstance(obj["hp"], dict) or not isinstance(obj["inputs"], dict) or not isinstance(obj["shape"], list):
         raise ValueError("--replay: hp and inputs must be objects, shape a list")
+    if not all(type(n) is int and n >= 0 for n in obj["shape"]):
+        raise ValueError(f"--replay: shape must list non-negative integers, got {obj['shape']!r}")
+    if not isinstance(obj["dtype"], str):
+        raise ValueError(f"--replay: dtype must be a dtype name, got {obj['dtype']!r}")
     try:
         inputs = {k: decode_array({"bits": v}, obj["dtype"], obj["shape"]) for k, v in obj["inputs"].items()}
     except (CodecError, TypeError) as exc:

@@ -64,6 +64,14 @@ def test_check_prints_the_smallest_case_and_its_repro_reproduces(capsys):
 @pytest.mark.parametrize("text,message", [
     ("{", "not valid JSON"), ('{"dtype": "float32"}', "keys dtype, shape, hp, inputs"),
     ('{"dtype":"float32","shape":[1],"hp":{},"inputs":{"weight":["zz"],"grad":["3f800000"]}}', "hex bit pattern"),
+    ('{"dtype":"float32","shape":["a"],"hp":{},"inputs":{"weight":["3f800000"],"grad":["3f800000"]}}',
+     "shape must list non-negative integers, got ['a']"),
+    ('{"dtype":"float32","shape":[true],"hp":{},"inputs":{"weight":["3f800000"],"grad":["3f800000"]}}',
+     "shape must list non-negative integers"),
+    ('{"dtype":"float32","shape":[-1],"hp":{},"inputs":{"weight":["3f800000"],"grad":["3f800000"]}}',
+     "shape must list non-negative integers"),
+    ('{"dtype":["float32"],"shape":[1],"hp":{},"inputs":{"weight":["3f800000"],"grad":["3f800000"]}}',
+     "dtype must be a dtype name, got ['float32']"),
 ])
 def test_a_malformed_replay_exits_2(text, message, capsys):
     assert main(["check", P + "faithful", "--replay", text]) == 2
