@@ -110,7 +110,8 @@ def _cmd_check(args):
     reports.write(report, reports.provenance(
         "check", fixture_dir=fixtures, dialect=dialect, level=level, started=started, port_name=name, target=target,
         seed=args.seed, samples=args.samples, timeout=args.timeout, expectations=report.expectations,
-        fixtures_arg=args.fixtures, smallest_failing_case="\n".join(smallest) or None), args.json, args.html)
+        fixtures_arg=args.fixtures, smallest_failing_case="\n".join(smallest) or None, dtypes=args.dtype),
+        args.json, args.html)
     return 0 if report.passed else 1
 
 

@@ -73,10 +73,11 @@ def manifest_info(fixture_dir) -> dict:
 
 def provenance(command, *, fixture_dir, dialect, level, started, port_name=None, target=None, seed=None,
                samples=None, timeout=None, results=None, expectations=None, fixtures_arg=None,
-               smallest_failing_case=None) -> dict:
+               smallest_failing_case=None, dtypes=None) -> dict:
     """Everything that says what produced a report; ``target`` as written on the command line
     (shell-quoted), ``started`` a ``time.time()`` taken before the run; ``smallest_failing_case``
-    the text ``check`` prints for the shrunk (or replayed) case, with its ``--replay`` repro."""
+    the text ``check`` prints for the shrunk (or replayed) case, with its ``--replay`` repro; ``dtypes``
+    the ``--dtype`` choices of a ``--cmd`` run (they select the generated cases, so the repro keeps them)."""
     meta = {"command": command, "dialect": dialect, "level": level, "seed": seed, "samples": samples,
             "timeout": timeout, "port": None if port_name is None else {"name": port_name, "target": target},
             "versions": versions(port_name, target), "fixtures": manifest_info(fixture_dir),
@@ -86,7 +87,8 @@ def provenance(command, *, fixture_dir, dialect, level, started, port_name=None,
             "smallest_failing_case": smallest_failing_case}
     if command == "check":
         meta["repro"] = (f"rmsprop-conformance check {target} --dialect {dialect} --level {level} --seed {seed} "
-                         f"--samples {samples}" + (f" --fixtures {shlex.quote(fixtures_arg)}" if fixtures_arg else ""))
+                         f"--samples {samples}" + "".join(f" --dtype {d}" for d in dtypes or ())
+                         + (f" --fixtures {shlex.quote(fixtures_arg)}" if fixtures_arg else ""))
     if results is not None:
         with open(results, "rb") as f:
             meta["results"] = {"path": os.path.abspath(results), "sha256": hashlib.sha256(f.read()).hexdigest()}

@@ -193,3 +193,22 @@ def test_both_reports_carry_the_smallest_failing_case(tmp_path, capsys):
     block = doc["smallest_failing_case"]
     assert block.startswith("SMALLEST FAILING CASE") and block in out and " --replay '" in block
     assert block in "".join(Page.of(h.read_text()).text)
+
+
+def test_a_cmd_reports_repro_keeps_its_dtype_choice(tmp_path):
+    """--dtype selects which cases a --cmd run generates: the report's repro, run with a case id,
+    must judge the very same case (same dtype and element count)."""
+    import shlex
+
+    cmd = f"{shlex.quote(sys.executable)} {shlex.quote(os.path.join(ROOT, 'tests', 'ports', 'mxnet2_kernel_port.py'))}" \
+          " --serve"
+    cid = "sampled/mxnet2/seed0/2"
+    assert main(["check", "--cmd", cmd, "--dtype", "float64", "--samples", "3", "--case", cid,
+                 "--json", str(tmp_path / "a.json")]) == 0
+    first = json.loads((tmp_path / "a.json").read_text())
+    argv = shlex.split(first["repro"])[1:] + ["--case", cid, "--json", str(tmp_path / "b.json")]
+    assert main(argv) == 0
+    again = json.loads((tmp_path / "b.json").read_text())
+    assert [(c["id"], c["dtype"], [o["elements"] for o in c["outputs"]]) for c in again["cases"]] == \
+           [(c["id"], c["dtype"], [o["elements"] for o in c["outputs"]]) for c in first["cases"]]
+    assert first["cases"][0]["dtype"] == "float64"
