@@ -156,6 +156,17 @@ def _dialects():
     return list(DIALECTS)
 
 
+def _seconds(text):
+    """A ``--timeout``: a positive, finite number of seconds (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds, not {text!r}")
+    return value
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="rmsprop-conformance",
                                 description="Reference oracle and conformance suite for MXNet's RMSProp.")
@@ -185,7 +196,7 @@ def build_parser():
     c.add_argument("--level", default="all", choices=["kernel", "optimizer", "all"])
     c.add_argument("--seed", type=int, default=0, help="explore other sampled cases (default 0)")
     c.add_argument("--samples", type=int, default=200, help="sampled kernel cases (default 200)")
-    c.add_argument("--timeout", type=float, default=10.0, help="seconds per case before it fails as hung")
+    c.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per case before it fails as hung")
     c.add_argument("--case", help="run only this case id (the repro of a failure)")
     c.add_argument("--replay", metavar="JSON", help="run only this one case, given inline (the repro that "
                    "check prints for the smallest failing generated case)")
@@ -202,7 +213,7 @@ def build_parser():
 
     f = sub.add_parser("fingerprint", help="which dialects a kernel-level port matches, and where it departs")
     f.add_argument("target", help="built-in port (numpy) or module:attribute")
-    f.add_argument("--timeout", type=float, default=10.0)
+    f.add_argument("--timeout", type=_seconds, default=10.0)
     f.add_argument("--json", help="also write the result as JSON here")
     f.set_defaults(func=_cmd_fingerprint)
 

@@ -199,6 +199,10 @@ def test_c_port_refusals_and_planted_bug_fail(c_port, mini, tmp_path):
     (["--cmd", FAITHFUL, "--level", "optimizer"], "kernel cases only"),
     (["--cmd", FAITHFUL, "--dialect", "mxnet3"], "invalid choice: 'mxnet3'"),
     (["tests.ports.kernel_ports:faithful", "--dtype", "float32"], "--cmd PROGRAM only"),
+    (["--cmd", FAITHFUL, "--timeout", "0"], "--timeout: must be a positive, finite number of seconds, not '0'"),
+    (["--cmd", FAITHFUL, "--timeout", "-1"], "--timeout: must be a positive, finite"),
+    (["tests.ports.kernel_ports:faithful", "--timeout", "inf"], "--timeout: must be a positive, finite"),
+    (["tests.ports.kernel_ports:faithful", "--timeout", "nan"], "--timeout: must be a positive, finite"),
 ])
 def test_usage_errors_exit_2(args, message, capsys):
     assert main(["check", *args]) == 2
