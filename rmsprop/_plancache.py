@@ -31,7 +31,9 @@ class Validated:
         if not all(map(_frozen, refs[2])):
             return None
         self = cls()
-        self.key, self.refs, self.dtypes, self.jobs = key, refs, dtypes, jobs
+        # the items themselves, not the caller's lists: a state tuple dropped from a list the
+        # caller reuses could otherwise be freed and its id taken by a new, unvalidated tuple
+        self.key, self.refs, self.dtypes, self.jobs = key, tuple(map(tuple, refs)), dtypes, jobs
         arrays, outputs = [], []
         for (w, master, sts, _), g in zip(specs, grads):
             arrays += [w, g, *sts]

@@ -164,6 +164,20 @@ def test_weight_subclasses_are_never_cached(builds):
     assert builds[0] > n
 
 
+def test_a_replaced_state_tuple_never_inherits_the_old_ones_validation(builds):
+    """The cache holds the state tuples it validated, so a new tuple put into the same list
+    cannot take a freed one's id: a wrong-shaped state is refused as a fresh optimizer does."""
+    opt, idx, ws, gs, states = make(centered=True)
+    opt.update(idx, ws, gs, states)
+    gone = id(states[0])
+    a, b, c = (np.zeros(3, np.float32) for _ in range(3))
+    states[0] = None
+    states[0] = (a, b, c)
+    assert id(states[0]) != gone                             # the validated tuple is still alive
+    with pytest.raises(ValueError, match=r"weights\[0\]: mean: shape \(3,\) does not match weight shape"):
+        opt.update(idx, ws, gs, states)
+
+
 def test_new_objects_revalidate(builds):
     opt, idx, ws, gs, states = make()
     opt.update(idx, ws, gs, states)
