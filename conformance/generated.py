@@ -126,6 +126,11 @@ def replay_spec(text, dialect):
         raise ValueError(f"--replay: shape must list non-negative integers, got {obj['shape']!r}")
     if not isinstance(obj["dtype"], str):
         raise ValueError(f"--replay: dtype must be a dtype name, got {obj['dtype']!r}")
+    for k, v in obj["hp"].items():
+        try:
+            float(v) if type(v) is int else None
+        except OverflowError:
+            raise ValueError(f"--replay: hyperparameter {k!r} = {str(v)[:20]}... is out of the float range") from None
     try:
         inputs = {k: decode_array({"bits": v}, obj["dtype"], obj["shape"]) for k, v in obj["inputs"].items()}
     except (CodecError, TypeError) as exc:

@@ -72,6 +72,8 @@ def test_check_prints_the_smallest_case_and_its_repro_reproduces(capsys):
      "shape must list non-negative integers"),
     ('{"dtype":["float32"],"shape":[1],"hp":{},"inputs":{"weight":["3f800000"],"grad":["3f800000"]}}',
      "dtype must be a dtype name, got ['float32']"),
+    ('{"dtype":"float32","shape":[1],"hp":{"lr":1' + "0" * 400 + '},"inputs":{"weight":["3f800000"],'
+     '"grad":["3f800000"]}}', "hyperparameter 'lr' = 10000000000000000000... is out of the float range"),
 ])
 def test_a_malformed_replay_exits_2(text, message, capsys):
     assert main(["check", P + "faithful", "--replay", text]) == 2
