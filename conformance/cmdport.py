@@ -154,7 +154,8 @@ class Program:
         return "; stderr: " + " | ".join(tail) if tail else ""
 
     def stop(self, grace=1.0):
-        """Close stdin and let the program finish; kill its process group if it lingers."""
+        """Close stdin and let the program finish; then kill its process group (the program
+        if it lingers, and anything it started and left behind)."""
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
@@ -166,12 +167,12 @@ class Program:
             proc.wait(grace)
         except subprocess.TimeoutExpired:
             pass
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
+        try:   # the program, if it lingers, and whatever it left running in its group
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            if proc.poll() is None:
                 proc.kill()
-            proc.wait()
+        proc.wait()
         proc.stdout.close()
         self._drain.join(1.0)
         if not self._drain.is_alive():  # else a child of the program still holds stderr: leave it be

@@ -2,6 +2,7 @@
 import json
 import os
 import shlex
+import time
 import shutil
 import subprocess
 import sys
@@ -146,6 +147,26 @@ def test_a_program_flooding_stdout_without_a_newline_fails_its_case(mini, tmp_pa
     report = json.loads((tmp_path / "r.json").read_text())["cases"]
     assert [c["id"] for c in report if not c["passed"]] == [ids[1]] and len(report) == len(ids)
     assert "bytes on stdout without a newline" in report[1]["error"]
+
+
+def test_nothing_the_program_started_outlives_the_run(mini, tmp_path):
+    """A helper process the port left in its process group is killed with it."""
+    pidfile = tmp_path / "child.pid"
+    wrapper = f"sh -c {shlex.quote(f'sleep 60 & echo $! > {pidfile}; exec {FAITHFUL}')}"
+    case = next(c for _p, _n, c in load(mini))
+    assert check("--cmd", wrapper, "--fixtures", mini, "--samples", 0, "--case", case["id"]) == 0
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            with open(f"/proc/{pid}/stat") as f:   # killed but not reaped (no init to reap it)
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return
+        except (ProcessLookupError, FileNotFoundError):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the port's child {pid} is still running after the check")
 
 
 def test_a_program_flooding_stderr_does_not_deadlock(mini):
