@@ -144,6 +144,14 @@ def _decode(v, scalar):
     return v
 
 
+def _judged(actual, verdicts):
+    """The per-output verdicts, and the failing elements in detail (None when all pass)."""
+    judged = [judge_output(k, *verdicts[k], actual[k]) for k in verdicts]
+    if not any(v.failed for v in judged):
+        return judged, None
+    return judged, {"elements": failing_elements(verdicts, actual)}
+
+
 def generated_phase(report, outputs, dialect, seed, samples, only=None, dtypes=None):
     """Hypothesis-generated cases into ``report``; the first failure is shrunk unless ``only``.
 
@@ -160,17 +168,16 @@ def generated_phase(report, outputs, dialect, seed, samples, only=None, dtypes=N
             if record:
                 report.add_case(spec["id"], spec["families"], spec["dtype"], [], error=str(exc))
             return {"error": str(exc)}
-        judged = [judge_output(k, *verdicts[k], actual[k]) for k in verdicts]
+        judged, failure = _judged(actual, verdicts)
         if record:
             report.add_case(spec["id"], spec["families"], spec["dtype"], judged)
-        bad = failing_elements(verdicts, actual)
-        return {"elements": bad} if bad else None
+        return failure
 
     first = None
     for spec in sampled_specs(dialect, seed, samples, dtypes):
         if not only or spec["id"] == only:
-            outcomes[case_key(spec)] = evaluate(spec, record=True)
-            first = first or (outcomes[case_key(spec)] and spec["id"])
+            outcome = outcomes[case_key(spec)] = evaluate(spec, record=True)
+            first = first or (outcome and spec["id"])
     if first and not only:
         report.shrunk = shrink(evaluate, dialect, seed, samples, known=outcomes, dtypes=dtypes)
         if report.shrunk is not None:
@@ -186,11 +193,9 @@ def replay_into(report, outputs, replay, dialect):
     except (TypeError, ValueError) as exc:
         raise ValueError(f"--replay: the oracle refuses this case: {exc}") from None
     try:
-        actual, verdicts = outputs(case)
-        report.add_case("replay", ["replay"], spec["dtype"], [judge_output(k, *verdicts[k], actual[k])
-                                                              for k in verdicts])
-        bad = failing_elements(verdicts, actual)
-        report.replayed = {"spec": spec, "failure": {"elements": bad}} if bad else None
+        judged, failure = _judged(*outputs(case))
+        report.add_case("replay", ["replay"], spec["dtype"], judged)
+        report.replayed = None if failure is None else {"spec": spec, "failure": failure}
     except PortFailure as exc:
         report.add_case("replay", ["replay"], spec["dtype"], [], error=str(exc))
         report.replayed = {"spec": spec, "failure": {"error": str(exc)}}

@@ -73,7 +73,6 @@ def _keras():
 
 
 BUILTINS = {"numpy": _numpy, "cupy": _cupy, "torch": _torch, "mxnet": _mxnet, "optax": _optax, "keras": _keras}
-PLANNED = ()
 
 
 def resolve(target: str, level: str) -> Port:
@@ -82,9 +81,6 @@ def resolve(target: str, level: str) -> Port:
             return BUILTINS[target]()
         except ImportError as exc:
             raise PortError(f"built-in port {target!r} does not import: {exc}") from None
-    if target in PLANNED:
-        raise PortError(f"built-in port {target!r} has no adapter in this version; "
-                        f"pass your own as module:attribute")
     if ":" not in target:
         raise PortError(f"unknown target {target!r}: use a built-in name ({', '.join(BUILTINS)}) "
                         f"or module:attribute")
