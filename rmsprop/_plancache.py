@@ -7,8 +7,8 @@ change on an existing ndarray -- shape, strides and dtype (all assignable in pla
 and, for outputs, the writeable flag -- and reuses the jobs with fresh
 hyperparameters.  Any difference, a state held in a mutable container (a list
 whose items could be swapped) or an ndarray subclass (validated through a view)
-means a full validation.  Memory cannot move under
-the jobs: their views keep the arrays referenced, so ``ndarray.resize`` refuses.
+means a full validation.  Memory cannot move under the jobs: their views keep the
+arrays referenced, so ``ndarray.resize`` refuses.
 """
 import numpy as np
 
@@ -26,8 +26,9 @@ class Validated:
     __slots__ = ("key", "refs", "arrays", "meta", "outputs", "dtypes", "jobs")
 
     @classmethod
-    def build(cls, key, refs, specs, grads, dtypes, jobs):
-        """A cache entry, or None when the call cannot be cached (a state in a list)."""
+    def build(cls, key, refs, specs, dtypes, jobs):
+        """A cache entry for the call's ``refs = (weights, grads, states)``, or None when it
+        cannot be cached (a state in a list, an ndarray subclass)."""
         if not all(map(_frozen, refs[2])):
             return None
         self = cls()
@@ -35,7 +36,7 @@ class Validated:
         # caller reuses could otherwise be freed and its id taken by a new, unvalidated tuple
         self.key, self.refs, self.dtypes, self.jobs = key, tuple(map(tuple, refs)), dtypes, jobs
         arrays, outputs = [], []
-        for (w, master, sts, _), g in zip(specs, grads):
+        for (w, master, sts, _), g in zip(specs, refs[1]):
             arrays += [w, g, *sts]
             outputs += [True, False] + [True] * len(sts)
             if master is not None:

@@ -143,8 +143,7 @@ class RMSProp(Optimizer):
             self._restore(snap)
             raise
         if hit is None:
-            self._validated = Validated.build(key, (weights, grads, states), specs, grads,
-                                              dtypes, jobs)
+            self._validated = Validated.build(key, (weights, grads, states), specs, dtypes, jobs)
         _engine.run(jobs)
 
     def _spec(self, k, w, state, mp):
