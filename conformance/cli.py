@@ -36,6 +36,12 @@ def _cmd_verify(args):
     return 0 if ok else 1
 
 
+def _detail(case):
+    """What a failed case shows: the port's error, or its first failing elements (two outputs)."""
+    return case["error"] or json.dumps([dict(o["first_failure"], output=o["name"])
+                                        for o in case["outputs"] if o["failed"]][:2])
+
+
 def _cmd_score(args):
     from . import reports
     from .score import score
@@ -45,8 +51,7 @@ def _cmd_score(args):
     reports.apply(report, known)
     print(report.table())
     for case in report.failures()[:10]:
-        print(f"FAILED {case['id']}: " + (case["error"] or json.dumps(
-            [o["first_failure"] | {"output": o["name"]} for o in case["outputs"] if o["failed"]][:2])))
+        print(f"FAILED {case['id']}: {_detail(case)}")
     reports.notes(report)
     reports.write(report, reports.provenance("score", fixture_dir=args.fixtures, dialect=args.dialect, level=args.level,
                                              started=started, results=args.results, expectations=report.expectations),
@@ -91,9 +96,7 @@ def _cmd_check(args):
     print(f"port {name}, dialect {dialect}, level {level}, seed {args.seed}")
     print(report.table())
     for case in report.failures()[:10]:
-        detail = case["error"] or json.dumps([dict(o["first_failure"], output=o["name"])
-                                              for o in case["outputs"] if o["failed"]][:2])
-        print(f"FAILED {case['id']}: {detail}")
+        print(f"FAILED {case['id']}: {_detail(case)}")
         if case["id"] == "replay":  # its repro is the --replay line below
             continue
         print(f"  repro: rmsprop-conformance check {target} --dialect {dialect} --seed {args.seed} "
