@@ -96,11 +96,7 @@ class Program:
         deadline = time.monotonic() + timeout
         self._send((line + "\n").encode(), deadline, timeout)
         text = self._readline(deadline, timeout, max(1 << 20, 8 * len(line)))
-        try:
-            obj = json.loads(text)
-        except ValueError:
-            obj = None
-        if not text.lstrip().startswith("{") and obj is None:
+        if not text.lstrip().startswith("{") and not _is_json(text):  # answers are parsed later
             raise ProgramFailure(f"wrote a line that is not an answer on stdout: {text[:200]!r} "
                                  f"(stdout carries only answer lines; log to stderr)")
         return text
@@ -177,6 +173,14 @@ class Program:
         self._drain.join(1.0)
         if not self._drain.is_alive():  # else a child of the program still holds stderr: leave it be
             proc.stderr.close()
+
+
+def _is_json(text):
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def fixture_cases(dialect, fixture_dir, only=None, dtypes=None):
