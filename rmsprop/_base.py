@@ -106,9 +106,17 @@ class Optimizer:
 
     def _update_count(self, index):
         """Count one update of ``index`` (or of each index of a list)."""
-        for idx in index if isinstance(index, (list, tuple)) else [index]:
-            count = self._index_update_count.get(idx, self.begin_num_update) + 1
-            self._index_update_count[idx] = count
+        indices = index if isinstance(index, (list, tuple)) else [index]
+        counts, begin = self._index_update_count, self.begin_num_update
+        if len(indices) > 1 and len(set(indices)) == len(indices):
+            # distinct indices: the counts do not depend on each other (one pass in C)
+            new = [c + 1 for c in map(counts.get, indices, [begin] * len(indices))]
+            counts.update(zip(indices, new))
+            self.num_update = max(self.num_update, max(new))
+            return
+        for idx in indices:
+            count = counts.get(idx, begin) + 1
+            counts[idx] = count
             self.num_update = max(count, self.num_update)
 
     def _mult(self, index, table, attr):

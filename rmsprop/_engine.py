@@ -12,6 +12,10 @@ A call receives already validated :class:`Job` objects (one per tensor) and
 * splits the work by element count over ``num_threads`` threads (the caller's
   thread plus a pool); NumPy releases the GIL inside the ufuncs.
 
+:func:`make_plan` does the packing, blocking and splitting once; the optimizer
+keeps the :class:`Plan` with its validated jobs and runs it again (with
+:func:`execute`) while they stay the same.
+
 The result does not depend on the block size or the thread count: every
 element goes through the same sequence of correctly rounded operations.
 """
@@ -123,47 +127,66 @@ def _flat(a, flat):
     return a if flat else a.reshape(-1)
 
 
-def _run_group(jobs, total, bs):
-    """Gather small tensors into the staging buffers, update them as one block,
-    scatter the results back (weights, states and, for multi-precision, the
-    float16 weights)."""
-    p = jobs[0].p
-    s = _scratch(p.dtype, bs)
-    mp = jobs[0].wl is not None                   # the groups never mix the two kinds
-    sw, sg, sv = s.sw[:total], s.sg[:total], s.sv[:total]
-    np.concatenate([_flat(j.w, j.flat) for j in jobs], out=sw)
-    if mp:                                        # float16 grads: stage, then widen
-        g16 = s.half()[3][:total]
-        np.concatenate([_flat(j.g, j.flat) for j in jobs], out=g16)
-        widen_into(sg, g16, s, total)
-    else:
-        np.concatenate([_flat(j.g, j.flat) for j in jobs], out=sg)
-    np.concatenate([_flat(j.v, j.flat) for j in jobs], out=sv)
+def _gathers(jobs):
+    """The arrays to gather, one list per staged array (w, g, v[, m, mo])."""
+    names = ("w", "g", "v", "m", "mo") if jobs[0].p.centered else ("w", "g", "v")
+    return [[_flat(getattr(j, name), j.flat) for j in jobs] for name in names]
+
+
+def _group_layout(jobs, total, s):
+    """For staging buffers ``s``: the arrays to gather, per staged array (None when a
+    tensor is not contiguous: its flattened copy must be taken at every call), and the
+    ``(destination, staged view)`` pairs to scatter back (weights, states and, for
+    multi-precision, the float16 weights)."""
+    gathers = _gathers(jobs) if all(j.flat for j in jobs) else None
+    p, mp = jobs[0].p, jobs[0].wl is not None
+    staged = [("w", s.sw[:total]), ("v", s.sv[:total])]
     if p.centered:
-        sm, so = s.sm[:total], s.so[:total]
-        np.concatenate([_flat(j.m, j.flat) for j in jobs], out=sm)
-        np.concatenate([_flat(j.mo, j.flat) for j in jobs], out=so)
-        update_block(p, total, sw, sg, sv, sm, so, None, s)
-        pairs = (("w", sw), ("v", sv), ("m", sm), ("mo", so))
-    else:
-        update_block(p, total, sw, sg, sv, None, None, None, s)
-        pairs = (("w", sw), ("v", sv))
+        staged += [("m", s.sm[:total]), ("mo", s.so[:total])]
     if mp:
-        w16 = s.half()[2][:total]
-        narrow_into(w16, sw, s, total)
-    a = 0
+        staged.append(("wl", s.half()[2][:total]))
+    pairs, a = [], 0
     for j in jobs:
         b = a + j.n
-        if j.flat and not p.centered:
-            j.w[:] = sw[a:b]
-            j.v[:] = sv[a:b]
-        else:
-            for name, st in pairs:
-                dst = getattr(j, name)
-                dst[...] = st[a:b] if j.flat else st[a:b].reshape(dst.shape)
-        if mp:
-            j.wl[...] = w16[a:b] if j.flat else w16[a:b].reshape(j.wl.shape)
+        for name, st in staged:
+            dst = getattr(j, name)
+            pairs.append((dst, st[a:b] if j.flat else st[a:b].reshape(dst.shape)))
         a = b
+    return s, gathers, pairs
+
+
+def _run_group(jobs, total, layouts, bs):
+    """Gather small tensors into the staging buffers, update them as one block,
+    scatter the results back.  The gather lists and scatter views are built once
+    per staging buffers and kept in ``layouts`` (the plan may run again)."""
+    p = jobs[0].p
+    s = _scratch(p.dtype, bs)
+    lay = layouts.get(id(s))
+    if lay is None or lay[0] is not s:
+        lay = layouts[id(s)] = _group_layout(jobs, total, s)
+    _, gathers, pairs = lay
+    if gathers is None:
+        gathers = _gathers(jobs)
+    sw, sg, sv = s.sw[:total], s.sg[:total], s.sv[:total]
+    np.concatenate(gathers[0], out=sw)
+    if jobs[0].wl is not None:                    # float16 grads: stage, then widen
+        g16 = s.half()[3][:total]
+        np.concatenate(gathers[1], out=g16)
+        widen_into(sg, g16, s, total)
+    else:
+        np.concatenate(gathers[1], out=sg)
+    np.concatenate(gathers[2], out=sv)
+    if p.centered:
+        sm, so = s.sm[:total], s.so[:total]
+        np.concatenate(gathers[3], out=sm)
+        np.concatenate(gathers[4], out=so)
+        update_block(p, total, sw, sg, sv, sm, so, None, s)
+    else:
+        update_block(p, total, sw, sg, sv, None, None, None, s)
+    if jobs[0].wl is not None:
+        narrow_into(s.half()[2][:total], sw, s, total)
+    for dst, st in pairs:
+        dst[...] = st
 
 
 def _run_iter(job, bs):
@@ -197,15 +220,15 @@ def _work(units):
             if kind == 0:
                 _run_range(a, b, c, bs)
             elif kind == 1:
-                _run_group(a, b, bs)
+                _run_group(a, b, c, bs)
             else:
                 _run_iter(a, bs)
 
 
 def _plan(jobs):
     """Turn jobs into ``(unit, size)`` pairs; a unit is ``(kind, x, y, z, block)``:
-    kind 0 ``(job, lo, hi)`` a range of a contiguous tensor, kind 1 ``(jobs, total)``
-    a staged group, kind 2 ``(job,)`` a non-contiguous tensor."""
+    kind 0 ``(job, lo, hi)`` a range of a contiguous tensor, kind 1 ``(jobs, total,
+    layouts)`` a staged group, kind 2 ``(job,)`` a non-contiguous tensor."""
     out, open_groups, sizes = [], {}, {}
     for job in jobs:
         n = job.n
@@ -221,7 +244,7 @@ def _plan(jobs):
             key = (id(p), job.wl is None)
             grp = open_groups.get(key)
             if grp is None or grp[2] + n > bs:
-                grp = open_groups[key] = [1, [], 0, None, bs]
+                grp = open_groups[key] = [1, [], 0, {}, bs]
                 out.append(grp)
             grp[1].append(job)
             grp[2] += n
@@ -271,29 +294,49 @@ def _get_pool(n):
         return _pool
 
 
-def run(jobs):
-    """Execute validated jobs (in place).
+class Plan:
+    """The work of one call: ``serial`` units (staged groups, non-contiguous tensors)
+    and ``shares``, one list of contiguous ranges per thread.  It refers to the jobs,
+    not to their hyperparameters: it may run again after each job's ``p`` has been
+    replaced, provided jobs that shared a ``p`` still do (staged groups are formed
+    per ``p``) -- the optimizer reuses it only then.  ``config`` records the engine
+    settings it was made under; :func:`execute` re-plans when they have changed."""
 
-    Staged groups and non-contiguous tensors (Python-heavy: many short calls,
-    during which the other threads would wait for the GIL) run first on the
-    calling thread; the contiguous tensors are then split over the threads.
-    """
+    __slots__ = ("jobs", "serial", "shares", "config")
+
+
+def _config_key():
+    return (_cfg.block_size, _cfg.num_threads, _cfg.small, _cfg.min_parallel)
+
+
+def make_plan(jobs):
+    """Plan validated jobs: pack, block and split them over the threads."""
+    plan = Plan()
+    plan.jobs, plan.config = jobs, _config_key()
     sized = _plan(jobs)
-    if not sized:
-        return
     direct = [(u, sz) for u, sz in sized if u[0] == 0]
     serial = [u for u, _ in sized if u[0] != 0]
     total = sum(sz for _, sz in direct)
     nthreads = _cfg.num_threads
     if nthreads <= 1 or total < _cfg.min_parallel:
-        _work(serial + [u for u, _ in direct])
-        return
-    if serial:
-        _work(serial)
-    shares = _split(direct, nthreads)
+        plan.serial, plan.shares = serial + [u for u, _ in direct], []
+    else:
+        plan.serial, plan.shares = serial, _split(direct, nthreads)
+    return plan
+
+
+def execute(plan):
+    """Run a plan (in place) and return it, or the new plan made because the engine
+    settings have changed since; see :func:`run`."""
+    if plan.config != _config_key():
+        plan = make_plan(plan.jobs)
+    if plan.serial:
+        _work(plan.serial)
+    shares = plan.shares
     if len(shares) <= 1:
-        _work(shares[0] if shares else [])
-        return
+        if shares:
+            _work(shares[0])
+        return plan
     pool = _get_pool(len(shares) - 1)
     futures = [pool.submit(_work, sh) for sh in shares[1:]]
     try:
@@ -301,3 +344,14 @@ def run(jobs):
     finally:
         for f in futures:
             f.result()
+    return plan
+
+
+def run(jobs):
+    """Execute validated jobs (in place).
+
+    Staged groups and non-contiguous tensors (Python-heavy: many short calls,
+    during which the other threads would wait for the GIL) run first on the
+    calling thread; the contiguous tensors are then split over the threads.
+    """
+    execute(make_plan(jobs))

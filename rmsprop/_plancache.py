@@ -8,7 +8,8 @@ and, for outputs, the writeable flag -- and reuses the jobs with fresh
 hyperparameters.  Any difference, a state held in a mutable container (a list
 whose items could be swapped) or an ndarray subclass (validated through a view)
 means a full validation.  Memory cannot move under the jobs: their views keep the
-arrays referenced, so ``ndarray.resize`` refuses.
+arrays referenced, so ``ndarray.resize`` refuses.  The entry also keeps the engine's
+plan for the jobs (blocks, staged groups and their gather/scatter views).
 """
 import numpy as np
 
@@ -23,7 +24,7 @@ def _frozen(state):
 
 
 class Validated:
-    __slots__ = ("key", "refs", "arrays", "meta", "outputs", "dtypes", "jobs")
+    __slots__ = ("key", "refs", "arrays", "meta", "outputs", "dtypes", "jobs", "plan")
 
     @classmethod
     def build(cls, key, refs, specs, dtypes, jobs):
@@ -35,6 +36,7 @@ class Validated:
         # the items themselves, not the caller's lists: a state tuple dropped from a list the
         # caller reuses could otherwise be freed and its id taken by a new, unvalidated tuple
         self.key, self.refs, self.dtypes, self.jobs = key, tuple(map(tuple, refs)), dtypes, jobs
+        self.plan = None              # the engine plan, reused while the rates are uniform
         arrays, outputs = [], []
         for (w, master, sts, _), g in zip(specs, refs[1]):
             arrays += [w, g, *sts]

@@ -143,8 +143,16 @@ class RMSProp(Optimizer):
             self._restore(snap)
             raise
         if hit is None:
-            self._validated = Validated.build(key, (weights, grads, states), specs, dtypes, jobs)
-        _engine.run(jobs)
+            hit = self._validated = Validated.build(key, (weights, grads, states), specs,
+                                                    dtypes, jobs)
+        elif uniform and hit.plan is not None:
+            # the plan comes from a call with uniform rates too: one Params per dtype
+            # then and now, hence the same staged groups
+            hit.plan = _engine.execute(hit.plan)
+            return
+        plan = _engine.execute(_engine.make_plan(jobs))
+        if hit is not None and uniform:
+            hit.plan = plan
 
     def _spec(self, k, w, state, mp):
         """Check the structure of entry ``k``: ``(weight, master, states, names)``."""
@@ -184,6 +192,12 @@ class RMSProp(Optimizer):
     def _param_list(self, dtypes, lrs, wds, uniform, fused):
         """One :class:`~rmsprop._params.Params` per entry, shared between entries with
         the same dtype (and, with per-index rates, the same lr and wd)."""
+        if uniform:
+            by_dtype = {dt: None for dt in dtypes}
+            if all(dt in FLOAT_DTYPES for dt in by_dtype):
+                for dt in by_dtype:
+                    by_dtype[dt] = self._params(dt, lrs[0], wds[0], fused)
+                return list(map(by_dtype.__getitem__, dtypes))
         cache, out = {}, []
         for k, dt in enumerate(dtypes):
             key = dt if uniform else (dt, lrs[k], wds[k])

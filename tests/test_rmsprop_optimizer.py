@@ -105,6 +105,23 @@ def test_num_update_follows_the_largest_count():
     assert opt._index_update_count[1] == 3 and opt.num_update == 5
 
 
+
+def test_update_counts_of_a_list_with_and_without_repeated_indices():
+    """MXNet counts index after index: an index listed twice in one call is counted twice
+    (the second count sees the first).  Distinct indices take a one-pass route; both must
+    agree with counting one index at a time."""
+    for indices in ([3, 0, 7, 1], [3, 0, 3, 1, 3]):
+        listed = rmsprop.RMSProp(begin_num_update=2)
+        listed._index_update_count[0] = 9
+        listed._update_count(indices)
+        single = rmsprop.RMSProp(begin_num_update=2)
+        single._index_update_count[0] = 9
+        for i in indices:
+            single._update_count(i)
+        assert listed._index_update_count == single._index_update_count
+        assert listed.num_update == single.num_update
+    assert listed._index_update_count == {0: 10, 1: 3, 3: 5} and listed.num_update == 10
+
 def test_multiplier_precedence():
     opt = rmsprop.RMSProp(learning_rate=0.1, wd=0.01,
                           param_idx2name={0: "a_weight", 1: "b_bias", 2: "c_weight", 3: "d"},

@@ -196,3 +196,124 @@ def test_pickle_drops_the_cache():
     opt.update(idx, ws, gs, states)
     assert opt._validated is not None
     assert pickle.loads(pickle.dumps(opt))._validated is None
+
+
+# -- the engine plan kept with the validated jobs --------------------------------------------
+@pytest.fixture
+def plans(monkeypatch):
+    """Counts the engine plans made (one per call unless a kept one is reused)."""
+    from rmsprop import _engine
+    count = [0]
+    real = _engine.make_plan
+
+    def counting(jobs):
+        count[0] += 1
+        return real(jobs)
+
+    monkeypatch.setattr(_engine, "make_plan", counting)
+    return count
+
+
+def _fresh_steps(n_steps, centered=False, mp=False, n=(5, (1500, 2), 70000), change=None, **kw):
+    """Reference: a fresh optimizer on copies at every step (full validation, new plan)."""
+    opt, idx, ws, gs, states = make(centered, mp, n=n, **kw)
+    for step in range(n_steps):
+        if change is not None:
+            change(step, opt, gs)
+        ws, states = [w.copy() for w in ws], [clone(s) for s in states]
+        opt._validated = None
+        opt.update_multi_precision(idx, ws, [g.copy() for g in gs], states)
+    return ws, states
+
+
+@pytest.mark.parametrize("centered", [False, True])
+@pytest.mark.parametrize("mp", [False, True])
+def test_the_plan_is_reused_and_gives_the_same_bits(plans, centered, mp):
+    """Staged groups (5 and 3000 elements) and a blocked tensor, four steps on the same
+    objects: one plan, then reuses; the bits of a fresh optimizer at every step."""
+    from rmsprop import _engine
+    opt, idx, ws, gs, states = make(centered, mp)
+    with _engine.settings(block_size=4096):                 # 70000 elements: 18 blocks
+        for _ in range(4):
+            opt.update_multi_precision(idx, ws, gs, states)
+        assert plans[0] == 1
+        ref_ws, ref_states = _fresh_steps(4, centered, mp)
+    for x, y in zip(flat(ws) + flat(states), flat(ref_ws) + flat(ref_states)):
+        assert x.tobytes() == y.tobytes()
+
+
+def test_the_plan_follows_engine_settings(plans):
+    """A kept plan made under other engine settings is replaced, not run as it was: three
+    steps (default, other block size / staging limit / thread count, default again) give
+    the bits of a fresh optimizer taking the same steps."""
+    from rmsprop import _engine
+    other = dict(block_size=1000, small=100, num_threads=3)
+
+    def steps(opt, idx, ws, gs, states, fresh):
+        for k in range(3):
+            if fresh:
+                opt._validated = None
+            with _engine.settings(**(other if k == 1 else {})):
+                opt.update(idx, ws, gs, states)
+                if k == 1 and not fresh:
+                    assert opt._validated.plan.config == _engine._config_key()
+                    assert len(opt._validated.plan.shares) == 3   # the new thread count
+
+    a, b = make(), make()
+    steps(*a, fresh=False)
+    assert plans[0] == 3
+    steps(*b, fresh=True)
+    for x, y in zip(a[2] + a[4], b[2] + b[4]):
+        assert x.tobytes() == y.tobytes()
+
+
+def test_rates_that_split_the_groups_are_not_run_with_the_old_plan(plans):
+    """Uniform rates, then an lr multiplier on one staged tensor (its group must split),
+    then uniform again: plans are made for the non-uniform call, the kept one is
+    reused after it, and the bits are a fresh optimizer's throughout."""
+    def change(step, opt, gs):
+        if step == 2:
+            opt.set_lr_mult({1: 0.5})
+        if step == 3:
+            opt.set_lr_mult({})
+
+    opt, idx, ws, gs, states = make()
+    for step in range(5):
+        change(step, opt, gs)
+        opt.update(idx, ws, gs, states)
+    assert plans[0] == 2                                      # step 0 and the step-2 call
+    ref_ws, ref_states = _fresh_steps(5, change=change)
+    for x, y in zip(ws + states, ref_ws + ref_states):
+        assert x.tobytes() == y.tobytes()
+
+
+def test_strided_tensors_in_a_staged_group_are_gathered_afresh(plans):
+    """A staged tensor that is not contiguous is gathered through a copy: the copy must be
+    taken at every call, not kept with the plan.  The gradients change in place between
+    steps and the results are compared with a fresh optimizer's."""
+    rng = np.random.default_rng(3)
+    base_w = rng.standard_normal((40, 6)).astype(np.float32)
+    base_g = rng.standard_normal((40, 6)).astype(np.float32)
+
+    def setup():
+        opt = rmsprop.RMSProp(learning_rate=0.01)
+        ws = [base_w[:, ::2].copy(order="F")[::2], rng_copy(0), base_w[::3, 1:4].copy()]
+        gs = [base_g[:, ::2].copy()[::2], rng_copy(1), base_g[::3, 1:4].copy()]
+        return opt, ws, gs, [opt.create_state(i, w) for i, w in enumerate(ws)]
+
+    def rng_copy(k):
+        return np.random.default_rng(10 + k).standard_normal(50).astype(np.float32)
+
+    opt, ws, gs, states = setup()
+    assert not ws[0].flags.c_contiguous and not ws[0].flags.f_contiguous
+    ref = setup()
+    for step in range(3):
+        for g, gr in zip(gs, ref[2]):
+            g *= np.float32(1.5)
+            gr *= np.float32(1.5)
+        opt.update([0, 1, 2], ws, gs, states)
+        ref[0]._validated = None
+        ref[0].update([0, 1, 2], ref[1], ref[2], ref[3])
+    assert plans[0] == 4                                      # 1 kept + 3 for the reference
+    for x, y in zip(ws + states, ref[1] + ref[3]):
+        assert x.tobytes() == y.tobytes()
