@@ -17,7 +17,8 @@ master 20 (read g16, w32, var; write w32, var, w16).  The three implementations
 run in turn, round after round (``--repeats`` rounds; in each, per implementation,
 one untimed call then three timed ones); a time is the median of all its timed
 calls and a ratio ("vs torch", "vs naive") the median over the rounds of that
-round's median divided by ours.  The gradients stay fixed between
+round's median divided by ours; "torch rounds" gives the lowest and highest of
+the per-round ratios against torch, to show how much the machine's noise moves it.  The gradients stay fixed between
 steps, which is fine for the handful of steps timed here.
 """
 import argparse
@@ -46,8 +47,9 @@ def tensor_sizes(n=500, lo=1, hi=100_000):
 
 
 def interleaved(fns, rounds, per_round=3):
-    """Median seconds per call of each callable (None stays None), and the median over
-    rounds of each one's median divided by the first's.  Each round runs every callable
+    """Median seconds per call of each callable (None stays None), the median over
+    rounds of each one's median divided by the first's, and the lowest and highest of
+    those per-round ratios.  Each round runs every callable
     in turn: one untimed call (which absorbs what the previous one left behind, e.g.
     torch's OpenMP threads still spinning), then ``per_round`` timed calls; a slow spell
     of this shared machine thus hits all of them alike."""
@@ -66,8 +68,10 @@ def interleaved(fns, rounds, per_round=3):
             times[k] += mine
             per[k].append(statistics.median(mine))
     med = [statistics.median(t) if t else None for t in times]
-    ratios = [statistics.median(b / a for a, b in zip(per[0], p)) if p else None for p in per]
-    return med, ratios
+    each = [[b / a for a, b in zip(per[0], p)] for p in per]
+    ratios = [statistics.median(r) if r else None for r in each]
+    spread = [(min(r), max(r)) if r else None for r in each]
+    return med, ratios, spread
 
 
 def make_data(sizes, dtype, seed=0):
@@ -161,18 +165,20 @@ def main(argv=None):
     else:
         print(f"torch threads {torch.get_num_threads()}")
     hdr = (f"{'case':<28} {'elements':>9} | {'rmsprop ms':>10} {'GB/s':>6} | {'torch ms':>9} "
-           f"{'GB/s':>6} | {'naive ms':>9} {'GB/s':>6} | {'vs torch':>8} {'vs naive':>8}")
+           f"{'GB/s':>6} | {'naive ms':>9} {'GB/s':>6} | {'vs torch':>8} {'torch rounds':>12} "
+           f"{'vs naive':>8}")
     print(hdr)
     print("-" * len(hdr))
     for name, sizes, centered, f16, bpe in cases:
         n = sum(sizes)
-        (t_ours, t_torch, t_naive), (_, r_torch, r_naive) = interleaved(
+        (t_ours, t_torch, t_naive), (_, r_torch, r_naive), (_, s_torch, _) = interleaved(
             [ours(sizes, centered, f16), torch_case(sizes, centered, f16),
              naive(sizes, centered, f16)], args.repeats)
         nbytes = n * bpe
         tt = (f"{t_torch * 1e3:9.2f} {nbytes / t_torch / 1e9:6.1f}" if t_torch
               else f"{'-':>9} {'-':>6}")
-        rt = f"{r_torch:7.2f}x" if t_torch else f"{'-':>8}"
+        rt = (f"{r_torch:7.2f}x {s_torch[0]:5.2f}-{s_torch[1]:.2f}x" if t_torch
+              else f"{'-':>8} {'-':>12}")
         print(f"{name:<28} {n:>9} | {t_ours * 1e3:10.2f} {nbytes / t_ours / 1e9:6.1f} | {tt} | "
               f"{t_naive * 1e3:9.2f} {nbytes / t_naive / 1e9:6.1f} | {rt} "
               f"{r_naive:7.2f}x")
