@@ -18,8 +18,9 @@ run in turn, round after round (``--repeats`` rounds; in each, per implementatio
 one untimed call then three timed ones); a time is the median of all its timed
 calls and a ratio ("vs torch", "vs naive") the median over the rounds of that
 round's median divided by ours; "torch rounds" gives the lowest and highest of
-the per-round ratios against torch, to show how much the machine's noise moves it.  The gradients stay fixed between
-steps, which is fine for the handful of steps timed here.
+the per-round ratios against torch, to show how much the machine's noise moves it.
+The gradients stay fixed between steps, which is fine for the handful of steps
+timed here.
 """
 import argparse
 import os
@@ -49,10 +50,10 @@ def tensor_sizes(n=500, lo=1, hi=100_000):
 def interleaved(fns, rounds, per_round=3):
     """Median seconds per call of each callable (None stays None), the median over
     rounds of each one's median divided by the first's, and the lowest and highest of
-    those per-round ratios.  Each round runs every callable
-    in turn: one untimed call (which absorbs what the previous one left behind, e.g.
-    torch's OpenMP threads still spinning), then ``per_round`` timed calls; a slow spell
-    of this shared machine thus hits all of them alike."""
+    those per-round ratios.  Each round runs every callable in turn: one untimed call
+    (which absorbs what the previous one left behind, e.g. torch's OpenMP threads still
+    spinning), then ``per_round`` timed calls; a slow spell of this shared machine thus
+    hits all of them alike."""
     times = [[] for _ in fns]
     per = [[] for _ in fns]
     for _ in range(rounds):
