@@ -103,6 +103,13 @@ def _block_for(dtype):
     return _cfg.block_size or max(1024, _BLOCK_BYTES // np.dtype(dtype).itemsize)
 
 
+def group_limits(dtype):
+    """``(block, small)`` for weights of ``dtype``: the block size (elements, also the
+    capacity of a staged group) and the largest tensor that is staged."""
+    bs = _block_for(dtype)
+    return bs, min(bs, bs // 8 if _cfg.small is None else _cfg.small)
+
+
 def _scratch(dtype, size):
     cache = getattr(_local, "cache", None)
     if cache is None:
@@ -127,64 +134,88 @@ def _flat(a, flat):
     return a if flat else a.reshape(-1)
 
 
-def _gathers(jobs):
-    """The arrays to gather, one list per staged array (w, g, v[, m, mo])."""
-    names = ("w", "g", "v", "m", "mo") if jobs[0].p.centered else ("w", "g", "v")
-    return [[_flat(getattr(j, name), j.flat) for j in jobs] for name in names]
+def _adjacent(arrs):
+    """A 1-D view equal to the concatenation of the 1-D contiguous ``arrs`` when they
+    lie back to back, in order, in one C-contiguous buffer of their dtype (states from
+    :class:`rmsprop._arena.Arena`, or a caller's flat parameter buffer); else None."""
+    base = arrs[0].base
+    if type(base) is not np.ndarray or base.dtype != arrs[0].dtype \
+            or not base.flags.c_contiguous:
+        return None
+    isz = base.itemsize
+    start = _ptr(base)
+    at = _ptr(arrs[0])
+    if (at - start) % isz:
+        return None
+    first = (at - start) // isz
+    for a in arrs:
+        if a.base is not base or _ptr(a) != at:
+            return None
+        at += a.size * isz
+    return base.reshape(-1)[first:first + (at - _ptr(arrs[0])) // isz]
+
+
+def _ptr(a):
+    return a.__array_interface__["data"][0]
 
 
 def _group_layout(jobs, total, s):
-    """For staging buffers ``s``: the arrays to gather, per staged array (None when a
-    tensor is not contiguous: its flattened copy must be taken at every call), and the
-    ``(destination, staged view)`` pairs to scatter back (weights, states and, for
-    multi-precision, the float16 weights)."""
-    gathers = _gathers(jobs) if all(j.flat for j in jobs) else None
-    p, mp = jobs[0].p, jobs[0].wl is not None
-    staged = [("w", s.sw[:total]), ("v", s.sv[:total])]
-    if p.centered:
-        staged += [("m", s.sm[:total]), ("mo", s.so[:total])]
-    if mp:
-        staged.append(("wl", s.half()[2][:total]))
-    pairs, a = [], 0
-    for j in jobs:
-        b = a + j.n
-        for name, st in staged:
-            dst = getattr(j, name)
-            pairs.append((dst, st[a:b] if j.flat else st[a:b].reshape(dst.shape)))
-        a = b
-    return s, gathers, pairs
+    """For staging buffers ``s``, per array of the group (w, g, v[, m, mo][, wl]): its
+    whole-group source.  An array whose pieces lie back to back in one buffer is used
+    in place; otherwise the pieces are gathered into a staging buffer (``gathers``:
+    name -> list of pieces, None when a tensor is not contiguous: its flattened copy
+    must then be taken at every call) and outputs are scattered back (``pairs``:
+    ``(destination, staged view)``).  Returns ``(s, views, gathers, pairs)``."""
+    p, mp, flat = jobs[0].p, jobs[0].wl is not None, all(j.flat for j in jobs)
+    names = ["w", "g", "v"] + (["m", "mo"] if p.centered else []) + (["wl"] if mp else [])
+    staging = {"w": s.sw, "g": s.half()[3] if mp else s.sg, "v": s.sv, "m": s.sm,
+               "mo": s.so, "wl": s.half()[2] if mp else None}
+    views, gathers, pairs = {}, {} if flat else None, []
+    for name in names:
+        pieces = [_flat(getattr(j, name), j.flat) for j in jobs]
+        direct = _adjacent(pieces) if flat else None
+        if direct is not None:
+            views[name] = direct
+            continue
+        st = staging[name][:total]
+        views[name] = st
+        if name != "wl" and flat:
+            gathers[name] = pieces
+        if name != "g":
+            a = 0
+            for j in jobs:
+                b = a + j.n
+                dst = getattr(j, name)
+                pairs.append((dst, st[a:b] if j.flat else st[a:b].reshape(dst.shape)))
+                a = b
+    return s, views, gathers, pairs
 
 
 def _run_group(jobs, total, layouts, bs):
-    """Gather small tensors into the staging buffers, update them as one block,
-    scatter the results back.  The gather lists and scatter views are built once
-    per staging buffers and kept in ``layouts`` (the plan may run again)."""
+    """Update a group of small tensors as one block: each array is used in place when
+    its pieces are adjacent, otherwise gathered into a staging buffer and (outputs)
+    scattered back.  The layout is built once per staging buffers and kept in
+    ``layouts`` (the plan may run again)."""
     p = jobs[0].p
     s = _scratch(p.dtype, bs)
     lay = layouts.get(id(s))
     if lay is None or lay[0] is not s:
         lay = layouts[id(s)] = _group_layout(jobs, total, s)
-    _, gathers, pairs = lay
-    if gathers is None:
-        gathers = _gathers(jobs)
-    sw, sg, sv = s.sw[:total], s.sg[:total], s.sv[:total]
-    np.concatenate(gathers[0], out=sw)
-    if jobs[0].wl is not None:                    # float16 grads: stage, then widen
-        g16 = s.half()[3][:total]
-        np.concatenate(gathers[1], out=g16)
-        widen_into(sg, g16, s, total)
-    else:
-        np.concatenate(gathers[1], out=sg)
-    np.concatenate(gathers[2], out=sv)
-    if p.centered:
-        sm, so = s.sm[:total], s.so[:total]
-        np.concatenate(gathers[3], out=sm)
-        np.concatenate(gathers[4], out=so)
-        update_block(p, total, sw, sg, sv, sm, so, None, s)
-    else:
-        update_block(p, total, sw, sg, sv, None, None, None, s)
-    if jobs[0].wl is not None:
-        narrow_into(s.half()[2][:total], sw, s, total)
+    _, views, gathers, pairs = lay
+    if gathers is None:                           # a tensor is not contiguous
+        gathers = {name: [_flat(getattr(j, name), j.flat) for j in jobs]
+                   for name in views if name != "wl"}
+    for name, pieces in gathers.items():
+        np.concatenate(pieces, out=views[name])
+    mp = jobs[0].wl is not None
+    g = views["g"]
+    if mp:                                        # float16 grads: widen
+        g = s.sg[:total]
+        widen_into(g, views["g"], s, total)
+    update_block(p, total, views["w"], g, views["v"], views.get("m"), views.get("mo"),
+                 None, s)
+    if mp:
+        narrow_into(views["wl"], views["w"], s, total)
     for dst, st in pairs:
         dst[...] = st
 
@@ -237,8 +268,7 @@ def _plan(jobs):
         p = job.p
         lim = sizes.get(p.dtype)
         if lim is None:
-            bs = _block_for(p.dtype)
-            lim = sizes[p.dtype] = (bs, min(bs, bs // 8 if _cfg.small is None else _cfg.small))
+            lim = sizes[p.dtype] = group_limits(p.dtype)
         bs, small = lim
         if n <= small:
             key = (id(p), job.wl is None)

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from . import _engine
+from ._arena import Arena
 from ._base import Optimizer
 from ._params import FLOAT_DTYPES, check_epsilon, check_real, check_unit, make_params
 from ._plancache import Validated
@@ -45,22 +46,26 @@ class RMSProp(Optimizer):
         self.centered = bool(centered)
         self.clip_weights = check_real("clip_weights", clip_weights, allow_none=True)
         self._validated = None     # the last call's validated jobs (see rmsprop._plancache)
+        self._arena = Arena()      # small tensors' states, back to back (see rmsprop._arena)
 
     # ----------------------------------------------------------------- states
     def create_state(self, index, weight):
-        """Zero state(s) shaped like ``weight``: ``var`` or ``(mean, var, mom)``."""
+        """Zero state(s) shaped like ``weight``: ``var`` or ``(mean, var, mom)``.
+
+        States of small weights are views of shared zeroed buffers, adjacent to the
+        states made just before them, which lets a call update them in place."""
         w = as_array("weight", weight)
         if w.dtype not in FLOAT_DTYPES:
             raise TypeError(f"weight: dtype {w.dtype} is not float16, float32 or float64")
         if self.centered:
-            return tuple(np.zeros(w.shape, w.dtype) for _ in range(3))
-        return np.zeros(w.shape, w.dtype)
+            return tuple(self._arena.zeros(w.shape, w.dtype, kind) for kind in range(3))
+        return self._arena.zeros(w.shape, w.dtype, 1)
 
     def create_state_multi_precision(self, index, weight):
         """With ``multi_precision`` and a float16 weight: ``(float32 copy, state)``."""
         w = as_array("weight", weight)
         if self.multi_precision and w.dtype == _F16:
-            master = w.astype(np.float32)
+            master = self._arena.copy(w, np.float32, 3)
             return master, self.create_state(index, master)
         if w.dtype == _F16:
             warnings.warn("Accumulating with float16 in optimizer can lead to poor accuracy "
@@ -213,4 +218,5 @@ class RMSProp(Optimizer):
     def __getstate__(self):
         state = super().__getstate__()
         state["_validated"] = None
+        state["_arena"] = Arena()
         return state
