@@ -6,17 +6,18 @@ pieces already lie back to back in one buffer is used in place instead (see
 ``rmsprop._engine._adjacent``).  :class:`Arena` hands out such pieces: the states
 that ``create_state`` makes for consecutive small weights are consecutive views of
 one zeroed chunk (one chunk sequence per kind of state, so that the ``var`` arrays
-are adjacent to each other, not interleaved with ``mean``).  A chunk is kept alive
+are adjacent to each other, not interleaved with ``mean``); the engine ends a group
+where the ``var`` states move on to a new chunk.  A chunk is kept alive
 by the views into it; a state array is an ordinary writeable, C-contiguous array
 that does not own its memory.  Large tensors get arrays of their own.
 """
 import numpy as np
 
-from ._engine import group_limits
+from ._engine import group_limits, register_chunk
 
 __all__ = ["Arena"]
 
-CHUNK_BLOCKS = 8      # a chunk holds this many engine blocks: about 1 group in 8 straddles two
+CHUNK_BLOCKS = 8      # a chunk holds this many engine blocks (staged groups end at its end)
 
 
 class Arena:
@@ -37,7 +38,8 @@ class Arena:
         key = (kind, dtype)
         cur = self._open.get(key)
         if cur is None or cur[1] + n > cur[0].size:
-            cur = self._open[key] = [np.zeros(max(block * CHUNK_BLOCKS, n), dtype), 0]
+            cur = self._open[key] = [np.zeros(block * CHUNK_BLOCKS, dtype), 0]
+            register_chunk(cur[0])
         buf, at = cur
         cur[1] = at + n
         return buf[at:at + n].reshape(shape)

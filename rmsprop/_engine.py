@@ -21,6 +21,7 @@ element goes through the same sequence of correctly rounded operations.
 """
 import os
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -108,6 +109,22 @@ def group_limits(dtype):
     capacity of a staged group) and the largest tensor that is staged."""
     bs = _block_for(dtype)
     return bs, min(bs, bs // 8 if _cfg.small is None else _cfg.small)
+
+
+_chunks = weakref.WeakValueDictionary()     # id -> a chunk of rmsprop._arena.Arena
+
+
+def register_chunk(buf):
+    """Record ``buf`` as an arena chunk: a staged group ends where its states move on
+    to another chunk (so that groups do not straddle two chunks and get staged)."""
+    _chunks[id(buf)] = buf
+
+
+def _new_chunk(prev, job):
+    """Whether ``job``'s var state lies in another arena chunk than ``prev``'s."""
+    a, b = prev.v.base, job.v.base
+    return a is not b and a is not None and b is not None \
+        and _chunks.get(id(a)) is a and _chunks.get(id(b)) is b
 
 
 def _scratch(dtype, size):
@@ -273,7 +290,7 @@ def _plan(jobs):
         if n <= small:
             key = (id(p), job.wl is None)
             grp = open_groups.get(key)
-            if grp is None or grp[2] + n > bs:
+            if grp is None or grp[2] + n > bs or _new_chunk(grp[1][-1], job):
                 grp = open_groups[key] = [1, [], 0, {}, bs]
                 out.append(grp)
             grp[1].append(job)

@@ -146,9 +146,9 @@ def test_in_place_groups_equal_staged_groups(centered, mp):
 
 
 @pytest.mark.parametrize("centered", [False, True], ids=["plain", "centered"])
-def test_groups_straddling_chunks_and_per_tensor_updates_agree(centered):
+def test_groups_end_at_chunk_ends_and_agree_with_per_tensor_updates(centered):
     # 1024-element blocks, chunks of 8192: groups [100, 300, 300, 300], then three 300s
-    # each; tensors 1-26 fill the first chunk, so the group of tensors 25-27 straddles
+    # each; tensors 1-26 fill the first chunk, so a group ends after tensor 26
     assert CHUNK_BLOCKS == 8
     sizes = [100] + [300] * 40 + [5000]
     cfg = {"block_size": 1024, "small": 1024, "num_threads": 2}
@@ -158,9 +158,29 @@ def test_groups_straddling_chunks_and_per_tensor_updates_agree(centered):
                          sizes=sizes)
     _same(ref, got)
     _same(ref, per_tensor)
-    in_place = [views["v"].base.size == 8192 for views in _group_views(opt)]
-    assert in_place == [True] * 8 + [False] + [True] * 5      # the rest: 1024-element staging
-    assert {views["v"].base.size for views in _group_views(opt)} == {8192, 1024}
+    groups = [u for u in opt._validated.plan.serial if u[0] == 1]
+    assert [u[2] for u in groups] == [1000] + [900] * 7 + [600] + [900] * 4 + [600]
+    assert all(views["v"].base.size == 8192 for views in _group_views(opt))   # in place
+
+
+def test_a_group_straddling_two_buffers_is_staged():
+    # states from two different buffers (not arena chunks): the engine does not split
+    # the group, and the pieces are not adjacent, so the group is staged
+    opt = rmsprop.RMSProp(learning_rate=0.1)
+    ws = [np.ones(n, np.float32) for n in (3, 4, 5)]
+    gs = [np.full(n, 0.5, np.float32) for n in (3, 4, 5)]
+    b1, b2 = np.zeros(7, np.float32), np.zeros(5, np.float32)
+    states = [b1[:3], b1[3:], b2]
+    ref = [np.zeros(n, np.float32) for n in (3, 4, 5)]
+    ref_w = [w.copy() for w in ws]
+    for k in range(3):
+        rmsprop.rmsprop_update(ref_w[k], gs[k], ref[k], lr=0.1, rho=0.9, epsilon=1e-8)
+    opt.update([0, 1, 2], ws, gs, states)
+    _same(ref_w + ref, ws + states)
+    (views,) = _group_views(opt)
+    assert views["v"].base is not b1 and views["v"].base is not b2
+    states2 = [b1[:3], b1[3:], b1[:0]]            # adjacent pieces of one buffer
+    assert _engine._adjacent([s.reshape(-1) for s in states2[:2]]).base is b1
 
 
 def test_reordered_indices_fall_back_to_staging_with_the_same_result():
