@@ -5,9 +5,11 @@ A call receives already validated :class:`Job` objects (one per tensor) and
 * cuts large contiguous tensors into blocks of ``block_size`` elements, so that
   every ufunc of :func:`update_block` works on cache-resident data and each
   element of weight/grad/state is read and written about once from memory;
-* packs small tensors with equal hyperparameters into groups that are gathered
-  into per-thread staging buffers, updated as one block and scattered back, so
-  500 tiny tensors cost a few ufunc calls per group rather than 15 per tensor;
+* packs small tensors with equal hyperparameters into groups that are updated
+  as one block: each array of a group is used in place when its pieces lie back
+  to back in one buffer (arena states, see :mod:`rmsprop._arena`), otherwise
+  gathered into per-thread staging buffers and scattered back, so 500 tiny
+  tensors cost a few ufunc calls per group rather than 15 per tensor;
 * walks non-contiguous tensors with a buffered ``np.nditer`` (same blocking);
 * splits the work by element count over ``num_threads`` threads (the caller's
   thread plus a pool); NumPy releases the GIL inside the ufuncs.
@@ -159,17 +161,15 @@ def _adjacent(arrs):
     if type(base) is not np.ndarray or base.dtype != arrs[0].dtype \
             or not base.flags.c_contiguous:
         return None
-    isz = base.itemsize
-    start = _ptr(base)
-    at = _ptr(arrs[0])
-    if (at - start) % isz:
+    isz, start = base.itemsize, _ptr(base)
+    at = first = _ptr(arrs[0])
+    if (first - start) % isz:
         return None
-    first = (at - start) // isz
     for a in arrs:
         if a.base is not base or _ptr(a) != at:
             return None
         at += a.size * isz
-    return base.reshape(-1)[first:first + (at - _ptr(arrs[0])) // isz]
+    return base.reshape(-1)[(first - start) // isz:(at - start) // isz]
 
 
 def _ptr(a):
