@@ -36,6 +36,11 @@ FAMILIES = ("smooth", "clipping", "epsilon", "special")
 STATE_NAMES = {False: ("var",), True: ("mean", "var", "mom")}
 
 
+def bits(a):
+    """The array's bit patterns as unsigned integers (NaN payloads and -0.0 compare)."""
+    return a.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize])
+
+
 # NaN, infinities, signed zeros, subnormals, extremes, squares that overflow / underflow
 from conformance.strategies import special_values  # noqa: E402 - the exported strategies' palette
 

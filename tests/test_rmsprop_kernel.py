@@ -128,10 +128,6 @@ def _special_arrays(n, dtype, seed):
     return x
 
 
-def _bits(a):
-    return a.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize])
-
-
 @pytest.mark.parametrize("dtype", rs.DTYPES)
 @pytest.mark.parametrize("centered", [False, True])
 def test_blocked_threaded_equals_single_block(dtype, centered):
@@ -155,7 +151,7 @@ def test_blocked_threaded_equals_single_block(dtype, centered):
         results.append(arrs)
     for other in results[1:]:
         for a, b in zip(results[0], other):
-            assert np.array_equal(_bits(a), _bits(b))
+            assert np.array_equal(rs.bits(a), rs.bits(b))
 
 
 @pytest.mark.parametrize("centered", [False, True])
@@ -181,7 +177,7 @@ def test_list_update_equals_per_tensor_updates(centered):
                 rmsprop.rmsprop_update_multi(got[0], gs, got[1], lr=lrs, wd=0.001)
         for xs, ys in zip(ref, got):
             for a, b in zip(xs, ys):
-                assert np.array_equal(_bits(a), _bits(b))
+                assert np.array_equal(rs.bits(a), rs.bits(b))
 
 
 @pytest.mark.parametrize("layout", ["strided", "fortran", "mixed", "transposed-big"])
