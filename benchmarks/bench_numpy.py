@@ -21,11 +21,19 @@ round's median divided by ours; "torch rounds" gives the lowest and highest of
 the per-round ratios against torch, to show how much the machine's noise moves it.
 The gradients stay fixed between steps, which is fine for the handful of steps
 timed here.
+
+The ratios depend on the machine, so the run first prints the anchors they hang on
+(:func:`machine_anchors`): the engine makes one NumPy ufunc pass per rounded
+operation over cache-sized blocks (11 per block non-centered, 18 centered, in
+MXNet's order), while torch streams whole arrays from memory.  A machine whose
+in-cache passes are slow relative to its memory bandwidth, or whose threads share a
+core's throughput, gives lower ratios.
 """
 import argparse
 import os
 import statistics
 import sys
+import threading
 import time
 
 import numpy as np
@@ -73,6 +81,46 @@ def interleaved(fns, rounds, per_round=3):
     ratios = [statistics.median(r) if r else None for r in each]
     spread = [(min(r), max(r)) if r else None for r in each]
     return med, ratios, spread
+
+
+def machine_anchors(threads, rounds=7):
+    """``(pass_ps, together, stream_gbs)``, medians over ``rounds``: the picoseconds
+    per element of one float32 ufunc pass (``np.multiply`` by a scalar into a second
+    array) over one engine block, on one thread; how many times one thread's rate
+    ``threads`` threads get when each runs such passes at once; and the GB/s (read
+    plus write) of one thread's in-place pass over a 64 MiB array."""
+    block = rmsprop._engine.group_limits(np.float32)[0]
+    reps = max(1, (1 << 26) // block)     # about 8 ms of passes per thread
+    bufs = [(np.ones(block, np.float32), np.ones(block, np.float32)) for _ in range(threads)]
+    big = np.ones(16 << 20, np.float32)
+    half = np.float32(0.5)
+
+    def passes(k):
+        a, b = bufs[k]
+        for _ in range(reps):
+            np.multiply(a, half, b)
+
+    def together():
+        ts = [threading.Thread(target=passes, args=(k,)) for k in range(threads)]
+        t0 = time.perf_counter()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        return time.perf_counter() - t0
+
+    one, many, stream = [], [], []
+    passes(0)
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        passes(0)
+        one.append(time.perf_counter() - t0)
+        many.append(together())
+        t0 = time.perf_counter()
+        np.multiply(big, np.float32(1), big)
+        stream.append(time.perf_counter() - t0)
+    t1, tn, ts = (statistics.median(x) for x in (one, many, stream))
+    return t1 / (reps * block) * 1e12, threads * t1 / tn, big.nbytes * 2 / ts / 1e9
 
 
 def make_data(sizes, dtype, seed=0):
@@ -161,6 +209,11 @@ def main(argv=None):
     ]
     print(f"numpy {np.__version__}, torch {torch.__version__ if torch else 'missing'}, "
           f"cpus {os.cpu_count()}, engine {rmsprop.get_config()}")
+    nthreads = rmsprop.get_config()["num_threads"]
+    pass_ps, scale, gbs = machine_anchors(nthreads)
+    print(f"machine: one in-cache float32 ufunc pass {pass_ps:.0f} ps/element on one thread; "
+          f"{nthreads} threads together {scale:.2f}x one thread; one thread streaming "
+          f"{gbs:.1f} GB/s")
     if torch is None:
         print("torch is not installed: torch columns are skipped (pip install torch)")
     else:
