@@ -101,12 +101,12 @@ def machine_anchors(threads, rounds=7):
             np.multiply(a, half, b)
 
     def together():
-        ts = [threading.Thread(target=passes, args=(k,)) for k in range(threads)]
+        workers = [threading.Thread(target=passes, args=(k,)) for k in range(threads)]
         t0 = time.perf_counter()
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
         return time.perf_counter() - t0
 
     one, many, stream = [], [], []
