@@ -19,6 +19,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+import oracle
+
 from .codec import decode_scalar
 from .corpus import golden, hp_of, kernel_arrays, load, optimizer_arrays
 from .generated import case_key, failing_elements, replay_spec, sampled_specs, shrink
@@ -71,9 +73,10 @@ def _as_array(x, what, like):
     return x
 
 
-def kernel_outputs(port_step, case, timeout):
-    """The port's outputs on one kernel case (PortFailure if it misbehaves), and the verdict arrays."""
-    inputs, verdicts = kernel_arrays(case)
+def kernel_outputs(port_step, case, timeout, flush_denormals=None):
+    """The port's outputs on one kernel case (PortFailure if it misbehaves), and the verdict arrays
+    of the denormal mode ``flush_denormals`` (None: the case's own)."""
+    inputs, verdicts = kernel_arrays(case, flush_denormals)
     state = {k: v.copy() for k, v in inputs.items() if k not in ("weight", "grad")}
     out = _call(port_step, timeout, inputs["weight"].copy(), inputs["grad"].copy(), state, hp_of(case))
     if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
@@ -86,16 +89,18 @@ def kernel_outputs(port_step, case, timeout):
     return actual, verdicts
 
 
-def run_kernel_case(port_step, case, timeout):
-    actual, verdicts = kernel_outputs(port_step, case, timeout)
+def run_kernel_case(port_step, case, timeout, flush_denormals=None):
+    actual, verdicts = kernel_outputs(port_step, case, timeout, flush_denormals)
     return [judge_output(k, *verdicts[k], actual[k]) for k in verdicts]
 
 
-def run_optimizer_case(factory, case, timeout):
+def run_optimizer_case(factory, case, timeout, flush_denormals=None, schedulers=None):
+    """Every step of an optimizer sequence, judged in the denormal mode ``flush_denormals``;
+    ``schedulers``: the module whose scheduler classes the port takes (default the oracle's)."""
     spec = dict(case, optimizer=_decode(case["optimizer"], decode_scalar),
                 lr_mult=_decode(case["lr_mult"], decode_scalar), wd_mult=_decode(case["wd_mult"], decode_scalar))
-    params, steps = optimizer_arrays(case)
-    opt = _call(build_oracle, timeout, spec, factory)
+    params, steps = optimizer_arrays(case, flush_denormals)
+    opt = _call(build_oracle, timeout, spec, factory, schedulers)
     centered, mp = bool(spec["optimizer"].get("centered")), case["mp"]
     weights = {i: p[2].copy() for i, p in params.items()}
     create = opt.create_state_multi_precision if mp else opt.create_state
@@ -152,16 +157,17 @@ def _judged(actual, verdicts):
     return judged, {"elements": failing_elements(verdicts, actual)}
 
 
-def generated_phase(report, outputs, dialect, seed, samples, only=None, dtypes=None):
+def generated_phase(report, outputs, dialect, seed, samples, only=None, dtypes=None, flush_denormals=None):
     """Hypothesis-generated cases into ``report``; the first failure is shrunk unless ``only``.
 
     ``outputs(case) -> (actual, verdicts)`` runs one case through the port (PortFailure
-    if it misbehaves); ``dtypes`` restricts the generated cases to those dtypes.
+    if it misbehaves); ``dtypes`` restricts the generated cases to those dtypes; the
+    oracle judges them in the denormal mode ``flush_denormals``.
     """
     outcomes = {}
 
     def evaluate(spec, record=False):
-        case = golden(spec)
+        case = golden(spec, flush_denormals, other_mode=False)
         try:
             actual, verdicts = outputs(case)
         except PortFailure as exc:
@@ -184,12 +190,12 @@ def generated_phase(report, outputs, dialect, seed, samples, only=None, dtypes=N
             report.shrunk["from"] = first
 
 
-def replay_into(report, outputs, replay, dialect):
+def replay_into(report, outputs, replay, dialect, flush_denormals=None):
     """Run the one ``--replay`` case (a ``generated.replay_text`` line) into ``report``;
     ``report.replayed`` is its failure detail, or None when it passes."""
     spec = replay_spec(replay, dialect)
     try:
-        case = golden(spec)
+        case = golden(spec, flush_denormals, other_mode=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"--replay: the oracle refuses this case: {exc}") from None
     try:
@@ -201,13 +207,16 @@ def replay_into(report, outputs, replay, dialect):
         report.replayed = {"spec": spec, "failure": {"error": str(exc)}}
 
 
-def check(port, dialect, level, fixture_dir, seed=0, samples=200, timeout=10.0, only=None, replay=None) -> Report:
+def check(port, dialect, level, fixture_dir, seed=0, samples=200, timeout=10.0, only=None, replay=None,
+          flush_denormals=None) -> Report:
     """The Report of ``port``; ``report.shrunk`` is the smallest failing generated case (or None).
 
     ``replay``: run only this case (a ``generated.replay_text`` line); ``report.replayed`` is
-    its failure detail.
+    its failure detail.  ``flush_denormals``: judge with denormals flushed (True) or kept
+    (False); None takes the port's own default, else the dialect's (``report.flush_denormals``).
     """
-    report = Report()
+    flush = oracle.resolve_flush(dialect, port.flush_denormals if flush_denormals is None else flush_denormals)
+    report = Report(flush_denormals=flush)
     report.shrunk = report.replayed = None
 
     def run(case, fn):
@@ -219,20 +228,20 @@ def check(port, dialect, level, fixture_dir, seed=0, samples=200, timeout=10.0, 
             report.add_case(case["id"], case["families"], case["dtype"], [], error=str(exc))
 
     def outputs(case):
-        return kernel_outputs(port.kernel, case, timeout)
+        return kernel_outputs(port.kernel, case, timeout, flush)
 
     if replay is not None:
         if port.kernel is None:
             raise ValueError("--replay needs a kernel-level port")
-        replay_into(report, outputs, replay, dialect)
+        replay_into(report, outputs, replay, dialect, flush)
         return report
     if level in ("kernel", "all") and port.kernel is not None:
         for _p, _n, case in load(fixture_dir):
             if case["level"] == "kernel" and case["dialect"] == dialect:
-                run(case, lambda c: run_kernel_case(port.kernel, c, timeout))
-        generated_phase(report, outputs, dialect, seed, samples, only)
+                run(case, lambda c: run_kernel_case(port.kernel, c, timeout, flush))
+        generated_phase(report, outputs, dialect, seed, samples, only, flush_denormals=flush)
     if level in ("optimizer", "all") and port.optimizer is not None and dialect == "mxnet2":
         for _p, _n, case in load(fixture_dir):
             if case["level"] == "optimizer":
-                run(case, lambda c: run_optimizer_case(port.optimizer, c, timeout))
+                run(case, lambda c: run_optimizer_case(port.optimizer, c, timeout, flush, port.schedulers))
     return report

@@ -47,14 +47,17 @@ def _cmd_score(args):
     from .score import score
 
     known, started = reports.preload(args.expectations), time.time()
-    report = score(args.fixtures, args.results, dialect=args.dialect, level=args.level)
+    report = score(args.fixtures, args.results, dialect=args.dialect, level=args.level,
+                   flush_denormals=args.flush_denormals)
     reports.apply(report, known)
+    print(f"dialect {args.dialect}, level {args.level}, {_mode(report.flush_denormals)}")
     print(report.table())
     for case in report.failures()[:10]:
         print(f"FAILED {case['id']}: {_detail(case)}")
     reports.notes(report)
     reports.write(report, reports.provenance("score", fixture_dir=args.fixtures, dialect=args.dialect, level=args.level,
-                                             started=started, results=args.results, expectations=report.expectations),
+                                             started=started, results=args.results, expectations=report.expectations,
+                                             flush_denormals=report.flush_denormals),
                   args.json, args.html)
     return 0 if report.passed else 1
 
@@ -77,7 +80,7 @@ def _cmd_check(args):
                              "RESULTS.jsonl and run score")
         name, dialect, level, target = args.cmd, args.dialect or "mxnet2", "kernel", "--cmd " + shlex.quote(args.cmd)
         report = check_cmd(args.cmd, dialect, fixtures, seed=args.seed, samples=args.samples, timeout=args.timeout,
-                           only=args.case, dtypes=args.dtype, replay=args.replay)
+                           only=args.case, dtypes=args.dtype, replay=args.replay, flush_denormals=args.flush_denormals)
     else:
         from .check import check
         from .ports import resolve
@@ -86,42 +89,54 @@ def _cmd_check(args):
             raise ValueError("--dtype selects the cases of --cmd PROGRAM only")
         port = resolve(args.target, args.level)
         name, dialect, level, target = port.name, args.dialect or port.dialect, args.level, shlex.quote(args.target)
-        report = check(port, dialect, args.level, fixtures, seed=args.seed,
-                       samples=args.samples, timeout=args.timeout, only=args.case, replay=args.replay)
+        report = check(port, dialect, args.level, fixtures, seed=args.seed, samples=args.samples, timeout=args.timeout,
+                       only=args.case, replay=args.replay, flush_denormals=args.flush_denormals)
     if not report.cases:
         raise ValueError(f"no cases ran for {name!r} (dialect {dialect}, level {level}"
                          + (f", case {args.case!r}" if args.case else "")
                          + (f", dtype {' '.join(args.dtype)}" if args.dtype else "") + ")")
     reports.apply(report, known, None if args.cmd is not None else port.expectations)
-    print(f"port {name}, dialect {dialect}, level {level}, seed {args.seed}")
+    print(f"port {name}, dialect {dialect}, level {level}, seed {args.seed}, {_mode(report.flush_denormals)}")
     print(report.table())
     for case in report.failures()[:10]:
         print(f"FAILED {case['id']}: {_detail(case)}")
         if case["id"] == "replay":  # its repro is the --replay line below
             continue
-        print(f"  repro: rmsprop-conformance check {target} --dialect {dialect} --seed {args.seed} "
+        print(f"  repro: rmsprop-conformance check {target} --dialect {dialect} {_mode_flag(args)}--seed {args.seed} "
               + (f"--samples {args.samples} " if case["id"].startswith("sampled/") else "")
               + "".join(f"--dtype {d} " for d in args.dtype or ())
               + (f"--fixtures {shlex.quote(args.fixtures)} " if args.fixtures else "")
               + f"--case {shlex.quote(case['id'])}")
     from .generated import report_lines
 
-    smallest = report_lines(report, target, dialect)
+    smallest = report_lines(report, (target + " " + _mode_flag(args)).strip(), dialect)
     if smallest:
         print("\n".join(smallest))
     reports.notes(report, warn_unused=not args.case)
     reports.write(report, reports.provenance(
         "check", fixture_dir=fixtures, dialect=dialect, level=level, started=started, port_name=name, target=target,
         seed=args.seed, samples=args.samples, timeout=args.timeout, expectations=report.expectations,
-        fixtures_arg=args.fixtures, smallest_failing_case="\n".join(smallest) or None, dtypes=args.dtype),
+        fixtures_arg=args.fixtures, smallest_failing_case="\n".join(smallest) or None, dtypes=args.dtype,
+        flush_denormals=report.flush_denormals),
         args.json, args.html)
     return 0 if report.passed else 1
+
+
+def _mode(flush):
+    return "denormals flushed (DAZ/FTZ)" if flush else "denormals kept (IEEE subnormals)"
+
+
+def _mode_flag(args):
+    """The denormal flag of the command line, for repro lines ('' when it was not given)."""
+    return {None: "", True: "--flush-denormals ", False: "--no-flush-denormals "}[args.flush_denormals]
 
 
 def _cmd_matrix(args):
     from .fingerprint import format_matrix, matrix
 
-    table = matrix()
+    table = matrix(args.flush_denormals)
+    if args.flush_denormals is not None:
+        print(f"every dialect with {_mode(args.flush_denormals)}")
     print(format_matrix(table))
     if args.json:
         with open(args.json, "w") as f:
@@ -131,26 +146,42 @@ def _cmd_matrix(args):
 
 
 def _cmd_fingerprint(args):
-    from .fingerprint import PROBE_FAMILIES, fingerprint
+    from .fingerprint import MODES, PROBE_FAMILIES, fingerprint, matches
     from .ports import resolve
 
     port = resolve(args.target, "kernel")
     if port.kernel is None:
         raise ValueError(f"{args.target!r} has no kernel-level port to fingerprint")
-    result = fingerprint(port.kernel, timeout=args.timeout)
-    matches = [d for d, row in result.items() if all(v in ("match", "n/a") for v in row.values())
-               and any(v == "match" for v in row.values())]
-    print(f"port {port.name} matches: {', '.join(matches) or 'no dialect'}")
-    for d, row in result.items():
-        if d in matches:
-            continue
-        departs = [f"{f} ({v})" if v.startswith("error") else f for f, v in row.items() if v not in ("match", "n/a")]
-        print(f"  {d:11s} departs on: {', '.join(departs)}")
+    modes = MODES if args.flush_denormals is None else (args.flush_denormals,)
+    result = fingerprint(port.kernel, timeout=args.timeout, modes=modes)
+    found = matches(result)
+    shown = ", ".join(f"{d} ({_flushes(ok)})" for d, ok in found)
+    print(f"port {port.name} matches: {shown or 'no dialect'}")
+    matched = dict(found)
+    closest = {}  # per dialect, the rows of the mode it matches, else of the mode it departs least in
+    for d in next(iter(result.values())):
+        m = matched[d][0] if d in matched else \
+            min(modes, key=lambda m: sum(v not in ("match", "n/a") for v in result[m][d].values()))
+        closest[d] = result[m][d]
+        if d not in matched:
+            departs = [f"{f} ({v})" if v.startswith("error") else f for f, v in closest[d].items()
+                       if v not in ("match", "n/a")]
+            print(f"  {d:11s} departs on: {', '.join(departs)}")
     print(f"(probe families: {', '.join(PROBE_FAMILIES)})")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"port": port.name, "matches": matches, "dialects": result}, f, indent=1)
-    return 0 if matches else 1
+            json.dump({"port": port.name, "matches": [d for d, _ in found],
+                       "flushes": {d: (ok[0] if len(ok) == 1 else None) for d, ok in found},
+                       "dialects": closest, "modes": {("flush" if m else "keep"): r for m, r in result.items()}},
+                      f, indent=1)
+    return 0 if found else 1
+
+
+def _flushes(modes):
+    """What the matching modes say of a port: it flushes, keeps subnormals, or nothing told them apart."""
+    if len(modes) == 2:
+        return "either denormal mode"
+    return "flushes denormals: DAZ/FTZ" if modes[0] else "keeps denormals: IEEE"
 
 
 def _dialects():
@@ -168,6 +199,11 @@ def _seconds(text):
     if value is None or not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds, not {text!r}")
     return value
+
+
+def _flush_option(parser, text):
+    parser.add_argument("--flush-denormals", dest="flush_denormals", action=argparse.BooleanOptionalAction,
+                        default=None, help=text)
 
 
 def build_parser():
@@ -208,16 +244,22 @@ def build_parser():
     c.add_argument("--html", help="also write a self-contained HTML report here")
     c.add_argument("--expectations", metavar="FILE", help="known deviations (JSON list of {pattern, reason}); "
                    "default: the built-in port's own file, if any; 'none' for no file")
+    _flush_option(c, "judge with subnormals flushed to zero (DAZ/FTZ) or kept (IEEE); default: the port's "
+                     "own (the real mxnet2 port flushes, as MXNet 2 ships), else the dialect's")
     c.set_defaults(func=_cmd_check)
 
     m = sub.add_parser("matrix", help="for every pair of dialects, the families on which they agree")
     m.add_argument("--json", help="also write the table as JSON here")
+    _flush_option(m, "evaluate every dialect with subnormals flushed (DAZ/FTZ) or kept (IEEE); "
+                     "default: each dialect's own")
     m.set_defaults(func=_cmd_matrix)
 
     f = sub.add_parser("fingerprint", help="which dialects a kernel-level port matches, and where it departs")
     f.add_argument("target", help="built-in port (numpy) or module:attribute")
     f.add_argument("--timeout", type=_seconds, default=10.0)
     f.add_argument("--json", help="also write the result as JSON here")
+    _flush_option(f, "match against the dialects with subnormals flushed (DAZ/FTZ) or kept (IEEE); default: "
+                     "the port's own mode, else each dialect's (the port's flushing is reported either way)")
     f.set_defaults(func=_cmd_fingerprint)
 
     s = sub.add_parser("score", help="judge a non-Python port's RESULTS.jsonl against the fixtures")
@@ -230,6 +272,7 @@ def build_parser():
     s.add_argument("--json", help="also write the report as JSON here (with provenance)")
     s.add_argument("--html", help="also write a self-contained HTML report here")
     s.add_argument("--expectations", metavar="FILE", help="known deviations (JSON list of {pattern, reason})")
+    _flush_option(s, "judge with subnormals flushed to zero (DAZ/FTZ) or kept (IEEE); default: the dialect's")
     s.set_defaults(func=_cmd_score)
     return p
 

@@ -38,7 +38,7 @@ from .validate import check_result
 
 __all__ = ["Program", "ProgramFailure", "case_line", "fixture_cases", "answer_arrays", "check_cmd"]
 
-VERDICT_KEYS = ("expected", "allowed", "class")
+VERDICT_KEYS = ("expected", "allowed", "class", "flush_denormals", "other_mode")
 
 
 class ProgramFailure(Exception):
@@ -191,9 +191,10 @@ def fixture_cases(dialect, fixture_dir, only=None, dtypes=None):
             yield case
 
 
-def answer_arrays(case, text):
-    """The decoded outputs of one answer line and the case's verdict arrays, decoded as
-    ``score`` decodes a RESULTS line; ProgramFailure if the answer is unusable."""
+def answer_arrays(case, text, flush_denormals=None):
+    """The decoded outputs of one answer line and the case's verdict arrays (in the denormal
+    mode ``flush_denormals``), decoded as ``score`` decodes a RESULTS line; ProgramFailure if
+    the answer is unusable."""
     where = f"answer to {case['id']}"
     try:
         answer = json.loads(text)
@@ -205,26 +206,28 @@ def answer_arrays(case, text):
         check_result(answer, where)
         if "error" in answer:
             raise ProgramFailure(f"answered error: {answer['error']}", resync=False)
-        _, verdicts = kernel_arrays(case)
+        _, verdicts = kernel_arrays(case, flush_denormals)
         return decode_outputs(answer, verdicts, where), verdicts
     except (FixtureError, CodecError) as exc:
         raise ProgramFailure(str(exc), resync=False) from None
 
 
 def check_cmd(command, dialect, fixture_dir, seed=0, samples=200, timeout=10.0, only=None, dtypes=None,
-              replay=None) -> Report:
+              replay=None, flush_denormals=None) -> Report:
     """Run the fixture cases and the generated ones through the program (the first generated
-    failure shrunk, as for a Python port); each case's failure is its own."""
-    from oracle import DIALECTS
+    failure shrunk, as for a Python port); each case's failure is its own.  ``flush_denormals``
+    None judges in the dialect's default denormal mode."""
+    from oracle import DIALECTS, resolve_flush
 
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r}; known: {', '.join(DIALECTS)}")
-    program, report = Program(command), Report()
+    flush = resolve_flush(dialect, flush_denormals)
+    program, report = Program(command), Report(flush_denormals=flush)
     report.shrunk = report.replayed = None
 
     def outputs(case):
         try:
-            return answer_arrays(case, program.ask(case_line(case), timeout))
+            return answer_arrays(case, program.ask(case_line(case), timeout), flush)
         except ProgramFailure as exc:
             if exc.resync:
                 program.stop(grace=0)      # restarted by the next ask
@@ -233,7 +236,7 @@ def check_cmd(command, dialect, fixture_dir, seed=0, samples=200, timeout=10.0, 
     program.start()  # a program that cannot start at all is bad usage, before any case
     try:
         if replay is not None:
-            replay_into(report, outputs, replay, dialect)
+            replay_into(report, outputs, replay, dialect, flush)
             return report
         for case in fixture_cases(dialect, fixture_dir, only, dtypes):
             try:
@@ -243,7 +246,7 @@ def check_cmd(command, dialect, fixture_dir, seed=0, samples=200, timeout=10.0, 
                 continue
             report.add_case(case["id"], case["families"], case["dtype"],
                             [judge_output(k, *verdicts[k], actual[k]) for k in verdicts])
-        generated_phase(report, outputs, dialect, seed, samples, only, dtypes)
+        generated_phase(report, outputs, dialect, seed, samples, only, dtypes, flush)
     finally:
         program.stop()
     return report

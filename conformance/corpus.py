@@ -26,7 +26,7 @@ from .optimizer_cases import optimizer_families, run_oracle
 
 __all__ = ["SCHEMA_VERSION", "SEED", "FixtureError", "generate", "load", "golden", "dumps", "all_families"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: verdicts in both denormal modes (flush_denormals, other_mode)
 SEED = "rmsprop-conformance/cases/v1"  # case inputs are SHA-256 streams of the case ids
 FORMAT = "rmsprop-conformance-fixtures"
 
@@ -64,34 +64,60 @@ def _verdict(outputs, allowed, classes):
             "class": {k: [str(c) for c in np.asarray(classes[k]).ravel()] for k in outputs}}
 
 
-def golden(spec) -> dict:
-    """The fixture line of one case spec."""
+def _other_mode(flush, verdict, other_verdict):
+    """The verdict in the other denormal mode: ``same`` when nothing changes, else the block."""
+    if other_verdict == verdict:
+        return {"flush_denormals": not flush, "same": True}
+    return dict(other_verdict, flush_denormals=not flush)
+
+
+def golden(spec, flush_denormals=None, other_mode=True) -> dict:
+    """The fixture line of one case spec.
+
+    The verdict is for ``flush_denormals`` (None: the dialect's default, ``oracle.resolve_flush``);
+    with ``other_mode`` the line also holds the verdict in the other denormal mode.
+    """
+    dialect = spec.get("dialect", "mxnet2")
+    flush = oracle.resolve_flush(dialect, flush_denormals)
     if spec["level"] == "kernel":
         inp = spec["inputs"]
         state = {k: v for k, v in inp.items() if k not in ("weight", "grad")}
-        ev = oracle.evaluate(inp["weight"], inp["grad"], state, spec["hp"], spec["dialect"])
+
+        def verdict(mode):
+            ev = oracle.evaluate(inp["weight"], inp["grad"], state, spec["hp"], dialect, flush_denormals=mode)
+            return _verdict(ev.outputs, ev.allowed, ev.classes)
+
         line = {k: spec[k] for k in ("id", "families", "level", "dialect", "dtype", "shape")}
         line["hp"] = {k: (v if k == "centered" else encode_scalar(v)) for k, v in spec["hp"].items()}
         d = oracle.DIALECTS[spec["dialect"]]
         T = oracle.format_of(inp["weight"].dtype)
         line["hp_kernel"] = {k: encode_scalar(v) for k, v in d.hyper(oracle.normalize_hp(spec["hp"]), T).items()}
         line["inputs"] = {k: encode_array(v) for k, v in inp.items()}
-        line.update(_verdict(ev.outputs, ev.allowed, ev.classes))
+        own = verdict(flush)
+        line.update(own, flush_denormals=flush)
+        if other_mode:
+            line["other_mode"] = _other_mode(flush, own, verdict(not flush))
         return line
-    steps = run_oracle(spec)
+    steps = run_oracle(spec, flush)
+    others = run_oracle(spec, not flush) if other_mode else [[None] * len(res) for res in steps]
     line = {k: spec[k] for k in ("id", "families", "level", "dtype", "mp")}
+    line["flush_denormals"] = flush
     line["optimizer"] = _encode_value(spec["optimizer"])
     line["lr_mult"] = _encode_value(spec["lr_mult"])
     line["wd_mult"] = _encode_value(spec["wd_mult"])
     line["params"] = [dict(index=p["index"], dtype=p["dtype"], shape=p["shape"], weight=encode_array(p["weight"]))
                       for p in spec["params"]]
     line["steps"] = []
-    for st, res in zip(spec["steps"], steps):
+    for st, res, other in zip(spec["steps"], steps, others):
+        results = []
+        for r, o in zip(res, other):
+            v = _verdict(r["outputs"], r["allowed"], r["classes"])
+            entry = dict(index=r["index"], dtypes={k: dtype_name(x) for k, x in r["outputs"].items()}, **v)
+            if o is not None:
+                entry["other_mode"] = _other_mode(flush, v, _verdict(o["outputs"], o["allowed"], o["classes"]))
+            results.append(entry)
         line["steps"].append({"indices": st["indices"], "grads": [encode_array(g) for g in st["grads"]],
-                              "results": [dict(index=r["index"],
-                                               dtypes={k: dtype_name(v) for k, v in r["outputs"].items()},
-                                               **_verdict(r["outputs"], r["allowed"], r["classes"]))
-                                          for r in res]})
+                              "results": results})
     return line
 
 
@@ -230,14 +256,26 @@ def _parse(path, no, text):
         raise FixtureError(f"{path}:{no}: not valid JSON ({exc})") from None
 
 
-def kernel_arrays(case):
-    """Decoded inputs and verdict arrays of a kernel case."""
+def kernel_arrays(case, flush_denormals=None):
+    """Decoded inputs and verdict arrays of a kernel case, in the denormal mode ``flush_denormals``
+    (None: the mode of the case's own verdict)."""
     shape, dt = case["shape"], case["dtype"]
     inputs = {k: decode_array(v, dt, shape) for k, v in case["inputs"].items()}
-    return inputs, verdict_arrays(case, dt, shape)
+    return inputs, verdict_arrays(case, dt, shape, flush_denormals=flush_denormals, mode=case.get("flush_denormals"))
 
 
-def verdict_arrays(block, dtype, shape, dtypes=None):
+def _in_mode(block, flush_denormals, mode):
+    """The verdict block for ``flush_denormals``: the block itself or its ``other_mode``."""
+    if flush_denormals is None or flush_denormals == mode:
+        return block
+    other = block.get("other_mode")
+    if other is None or other.get("flush_denormals") != flush_denormals:
+        raise CodecError(f"holds no verdict with flush_denormals={flush_denormals} (its own is {mode})")
+    return block if other.get("same") else other
+
+
+def verdict_arrays(block, dtype, shape, dtypes=None, flush_denormals=None, mode=None):
+    block = _in_mode(block, flush_denormals, mode)
     out = {}
     for k, v in block["expected"].items():
         dt = (dtypes or {}).get(k, dtype)
@@ -246,8 +284,9 @@ def verdict_arrays(block, dtype, shape, dtypes=None):
     return out
 
 
-def optimizer_arrays(case):
-    """Decoded params, and per step the grads and per-index verdict arrays."""
+def optimizer_arrays(case, flush_denormals=None):
+    """Decoded params, and per step the grads and per-index verdict arrays (in the denormal
+    mode ``flush_denormals``; None: the case's own)."""
     params = {p["index"]: (p["dtype"], p["shape"], decode_array(p["weight"], p["dtype"], p["shape"]))
               for p in case["params"]}
     steps = []
@@ -256,7 +295,8 @@ def optimizer_arrays(case):
             if i not in params:
                 raise CodecError(f"step updates index {i}, which is not a parameter")
         grads = [decode_array(g, params[i][0], params[i][1]) for i, g in zip(st["indices"], st["grads"])]
-        results = {r["index"]: verdict_arrays(r, params[r["index"]][0], params[r["index"]][1], r["dtypes"])
+        results = {r["index"]: verdict_arrays(r, params[r["index"]][0], params[r["index"]][1], r["dtypes"],
+                                              flush_denormals, case.get("flush_denormals"))
                    for r in st["results"]}
         steps.append((st["indices"], grads, results))
     return params, steps

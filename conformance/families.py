@@ -16,7 +16,8 @@ from oracle.formats import FORMATS
 
 from .streams import Stream
 
-__all__ = ["kernel_families", "DTYPES", "ALL_DIALECTS", "MXNET_DIALECTS", "state_inputs", "kernel_spec"]
+__all__ = ["kernel_families", "DTYPES", "ALL_DIALECTS", "MXNET_DIALECTS", "state_inputs", "kernel_spec",
+           "plant_denormals"]
 
 DTYPES = ("float16", "float32", "float64")
 MXNET_DIALECTS = ("mxnet2", "mxnet2-step", "mxnet1")
@@ -168,6 +169,52 @@ def dialect_boundaries():
                                       {k: v.copy() for k, v in inp.items()})
 
 
+def _subnormals(dtype):
+    """Subnormal magnitudes of ``dtype``: the smallest, a middle one, the largest."""
+    fmt = FORMATS[dtype]
+    return [float(fmt.eta), float(fmt.tiny) / 2, float(fmt.tiny - fmt.eta)]
+
+
+def plant_denormals(s: Stream, inp, dtype):
+    """Where flushing (DAZ/FTZ) and IEEE subnormals part, one situation per element of ``inp``
+    (at least 20 elements; ``mean``/``var``/``mom`` where present):
+
+    0-5 a subnormal weight (g = 0); 6-9 a subnormal gradient (w = 0); 10-13 a subnormal
+    var (g = 0); 14-17 normal inputs whose step ``lr*g/den`` is subnormal (g = tiny, w = 0);
+    18-19 a subnormal mean and mom; the rest as they were.
+    """
+    sub, tiny = _subnormals(dtype), float(FORMATS[dtype].tiny)
+    signed = sub + [-x for x in sub]
+    inp["weight"][:6] = s.pick(6, dtype, signed)
+    inp["grad"][:6] = 0.0
+    inp["weight"][6:10], inp["grad"][6:10] = 0.0, s.pick(4, dtype, signed)
+    inp["grad"][10:14], inp["weight"][10:14] = 0.0, 1.0
+    inp["weight"][14:18], inp["grad"][14:18] = 0.0, s.pick(4, dtype, [tiny, -tiny])
+    for k in ("var", "mean", "mom"):
+        if k in inp:
+            inp[k][:10], inp[k][14:18] = (1.0 if k == "var" else 0.0), (1.0 if k == "var" else 0.0)
+    if "var" in inp:
+        inp["var"][10:14] = s.pick(4, dtype, sub)
+    for k, at in (("mean", 18), ("mom", 19)):
+        if k in inp:
+            inp[k][at] = s.pick(1, dtype, signed)[0]
+    return inp
+
+
+def denormals():
+    """``plant_denormals`` in every dialect, dtype and variant.  In float32 and float64 the two
+    modes' verdicts differ; float16 is computed in float32 and keeps its subnormals."""
+    for dialect in ALL_DIALECTS:
+        for dtype in DTYPES:
+            for vname, centered in VARIANTS:
+                cid = f"denormals/{dialect}/{dtype}/{vname}"
+                s = Stream(cid)
+                hp = _hp_for(dialect, centered=centered, lr=0.5, rho=0.5, momentum=0.5, epsilon=1e-8)
+                inp = plant_denormals(s, state_inputs(s, dialect, dtype, hp, 24), dtype)
+                yield kernel_spec(cid, ["denormals"], dialect, dtype, hp, inp)
+
+
 def kernel_families():
     return {"clipping": clipping, "epsilon": epsilon, "centered": centered,
-            "special-values": special_values, "shapes": shapes, "dialect-boundaries": dialect_boundaries}
+            "special-values": special_values, "shapes": shapes, "dialect-boundaries": dialect_boundaries,
+            "denormals": denormals}

@@ -7,7 +7,8 @@ exist to probe them).  Dialect B *agrees* with dialect A on a family when B's
 correctly rounded outputs are faithful under A's verdict on every probe case.
 
 ``fingerprint`` runs a kernel-level port on the probes of every dialect and
-reports, per dialect, whether every family passes, and where it departs.
+reports, per dialect and denormal mode, whether every family passes, and where it
+departs; the ``denormals`` probes tell whether the port flushes subnormals.
 """
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ import oracle
 from oracle.kernel import inexpressible
 
 from .check import PortFailure, _call
-from .families import DTYPES, _dtype_specials, state_inputs
+from .families import DTYPES, _dtype_specials, plant_denormals, state_inputs
 from .judge import judge_output
 from .streams import Stream
 
-__all__ = ["PROBE_FAMILIES", "probes", "matrix", "fingerprint", "format_matrix"]
+__all__ = ["PROBE_FAMILIES", "MODES", "probes", "matrix", "fingerprint", "matches", "format_matrix"]
 
 NEUTRAL = dict(lr=0.01, rho=0.9, momentum=0.0, epsilon=1e-3, wd=0.0, rescale_grad=1.0,
                clip_gradient=-1.0, clip_weights=-1.0)
@@ -37,22 +38,27 @@ PROBE_FAMILIES = {
     "momentum-plain": dict(centered=False, momentum=0.9),
     "float16-overflow": dict(centered=False, rho=0.95, epsilon=1e-8),
     "special-values": dict(centered=False),
+    "denormals": dict(centered=False, lr=0.5, rho=0.5),
 }
+MODES = (False, True)  # flush_denormals: IEEE subnormals, DAZ/FTZ
 
 
-def probes(family, dialect, n=8):
+def probes(family, dialect, n=None):
     """(dtype, weight, grad, state, hp) probe cases of ``family`` for ``dialect``; None where the
     dialect cannot express the family's hyperparameters."""
     d = oracle.DIALECTS[dialect]
     hp = dict(NEUTRAL, **PROBE_FAMILIES[family])
     if inexpressible(dialect, hp):
         return None
+    n = n or (24 if family == "denormals" else 8)  # plant_denormals needs 20
     out = []
     for dtype in (("float16",) if family == "float16-overflow" else DTYPES):
         s = Stream(f"probe/{family}/{dtype}")
         inp = state_inputs(s, "torch", dtype, dict(hp, momentum=0.9), n)  # mean, var, mom for every dialect
         if family == "float16-overflow":
             inp["grad"][:4] = np.array([300.0, -300.0, 1000.0, 255.0], dtype=dtype)
+        if family == "denormals":
+            plant_denormals(s, inp, dtype)
         if family == "special-values":
             pal = _dtype_specials(dtype)
             for name, arr in inp.items():
@@ -73,15 +79,17 @@ def _agree(ev_a, outputs_b, names):
                for k in names)
 
 
-def matrix():
-    """{family: {(a, b): set of dtypes where they agree, or None}} (None: not expressible)."""
+def matrix(flush_denormals=None):
+    """{family: {(a, b): set of dtypes where they agree, or None}} (None: not expressible); each
+    dialect evaluated with ``flush_denormals`` (None: its own default)."""
     dialects = list(oracle.DIALECTS)
     table = {}
     for fam in PROBE_FAMILIES:
         evs = {}
         for d in dialects:
             cases = probes(fam, d)
-            evs[d] = None if cases is None else [(c[0], oracle.evaluate(*c[1:], d)) for c in cases]
+            evs[d] = None if cases is None else [(c[0], oracle.evaluate(*c[1:], d, flush_denormals=flush_denormals))
+                                                 for c in cases]
         row = {}
         for a in dialects:
             for b in dialects:
@@ -120,31 +128,52 @@ def format_matrix(table) -> str:
     return "\n".join(lines)
 
 
-def fingerprint(port_step, timeout=10.0):
-    """{dialect: {family: 'match' | 'departs' | 'n/a' | 'error: ...'}} for a kernel-level port."""
-    result = {}
+def fingerprint(port_step, timeout=10.0, modes=MODES):
+    """{flush_denormals: {dialect: {family: 'match' | 'departs' | 'n/a' | 'error: ...'}}} for a
+    kernel-level port, for each denormal mode in ``modes``: the port runs once per probe, and
+    its outputs are judged in every mode."""
+    result = {m: {} for m in modes}
     for d in oracle.DIALECTS:
-        row = {}
+        rows = {m: {} for m in modes}
         for fam in PROBE_FAMILIES:
             cases = probes(fam, d)
-            if cases is None:
-                row[fam] = "n/a"
-                continue
-            verdict = "match"
-            for _dtype, w, g, st, hp in cases:
-                ev = oracle.evaluate(w, g, st, hp, d)
-                try:
-                    new_w, new_st = _call(port_step, timeout, w.copy(), g.copy(), {k: v.copy() for k, v in st.items()},
-                                          dict(hp))
-                    got = dict(new_st, weight=new_w)
-                    if set(got) != set(ev.outputs):
-                        raise PortFailure(f"returned {sorted(got)}, the dialect has {sorted(ev.outputs)}")
-                    if not _agree(ev, {k: np.asarray(got[k]) for k in got}, set(got)):
-                        verdict = "departs"
-                except (PortFailure, ValueError, TypeError) as exc:
-                    verdict = f"error: {str(exc)[:80]}"
-                if verdict != "match":
+            for m in modes:
+                rows[m][fam] = "n/a" if cases is None else "match"
+            for _dtype, w, g, st, hp in cases or ():
+                evs = {m: oracle.evaluate(w, g, st, hp, d, flush_denormals=m) for m in modes
+                       if rows[m][fam] == "match"}
+                if not evs:
                     break
-            row[fam] = verdict
-        result[d] = row
+                try:
+                    got = _port_outputs(port_step, timeout, w, g, st, hp, next(iter(evs.values())))
+                except (PortFailure, ValueError, TypeError) as exc:
+                    for m in evs:
+                        rows[m][fam] = f"error: {str(exc)[:80]}"
+                    break
+                for m, ev in evs.items():
+                    if not _agree(ev, got, set(got)):
+                        rows[m][fam] = "departs"
+        for m in modes:
+            result[m][d] = rows[m]
     return result
+
+
+def _port_outputs(port_step, timeout, w, g, st, hp, ev):
+    new_w, new_st = _call(port_step, timeout, w.copy(), g.copy(), {k: v.copy() for k, v in st.items()}, dict(hp))
+    got = dict(new_st, weight=new_w)
+    if set(got) != set(ev.outputs):
+        raise PortFailure(f"returned {sorted(got)}, the dialect has {sorted(ev.outputs)}")
+    return {k: np.asarray(v) for k, v in got.items()}
+
+
+def matches(result):
+    """[(dialect, [modes in which every expressible family matches])] for the dialects matched in
+    some mode, from ``fingerprint``'s result."""
+    out = []
+    for d in oracle.DIALECTS:
+        ok = [m for m, by_dialect in result.items()
+              if all(v in ("match", "n/a") for v in by_dialect[d].values())
+              and any(v == "match" for v in by_dialect[d].values())]
+        if ok:
+            out.append((d, ok))
+    return out

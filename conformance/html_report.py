@@ -130,6 +130,7 @@ def _meta(doc) -> str:
              ("port", f"{port.get('name')} (target {port.get('target')})" if port else "—"),
              ("results", (doc.get("results") or {}).get("path", "—")),
              ("dialect / level", f"{doc['dialect']} / {doc['level']}"),
+             ("denormals", "flushed to zero (DAZ/FTZ)" if doc["flush_denormals"] else "kept (IEEE subnormals)"),
              ("seed / samples", f"{doc['seed']} / {doc['samples']}"),
              ("versions", ", ".join(f"{k} {v}" for k, v in doc["versions"].items() if k != "port_libraries")),
              ("port libraries", ", ".join(f"{k} {v}" for k, v in doc["versions"]["port_libraries"].items()) or "—"),

@@ -70,6 +70,7 @@ class Report:
     rows: dict = field(default_factory=lambda: defaultdict(_Row))
     cases: list = field(default_factory=list)
     expectations: object = None  # the conformance.expectations.Expectations applied, if any
+    flush_denormals: bool = False  # the denormal mode the verdicts were taken in
 
     def add_case(self, case_id, families, dtype, outputs: list, error: str | None = None):
         failed = error is not None or any(o.failed for o in outputs)
@@ -161,7 +162,8 @@ class Report:
 
     def to_json(self) -> dict:
         cases = [dict(c, status=self.status(c), expectation=c.get("expectation")) for c in self.cases]
-        return {"passed": self.passed, "summary": self.summary(), "cases": cases,
+        return {"passed": self.passed, "flush_denormals": self.flush_denormals, "summary": self.summary(),
+                "cases": cases,
                 "rows": [dict(family=f, dtype=d, output=o, **vars(r)) for (f, d, o), r in sorted(self.rows.items())]}
 
 

@@ -11,30 +11,34 @@ update with the kernel bound, and no error compounds across steps.
 """
 from __future__ import annotations
 
+import functools
+import importlib
 from types import SimpleNamespace
 
 import numpy as np
 
 from oracle import RMSPropOracle, schedulers
+from oracle.formats import FORMATS
 
 from .streams import Stream
 
 __all__ = ["optimizer_families", "build_oracle", "run_oracle", "make_scheduler"]
 
 
-def make_scheduler(spec):
+def make_scheduler(spec, module=None):
+    """The scheduler a case describes, from ``module`` (a module name; default ``oracle.schedulers``)."""
     if spec is None:
         return None
-    cls = getattr(schedulers, spec["type"], None)
+    cls = getattr(schedulers if module is None else importlib.import_module(module), spec["type"], None)
     if cls is None or not isinstance(cls, type):
         raise ValueError(f"unknown scheduler {spec['type']!r}")
     return cls(**spec["kwargs"])
 
 
-def build_oracle(spec, factory=RMSPropOracle):
-    """Construct ``factory`` (the oracle or a port) as the case describes."""
+def build_oracle(spec, factory=RMSPropOracle, schedulers=None):
+    """Construct ``factory`` (the oracle or a port, with its own ``schedulers`` module) as the case describes."""
     kw = dict(spec["optimizer"])
-    kw["lr_scheduler"] = make_scheduler(kw.get("lr_scheduler"))
+    kw["lr_scheduler"] = make_scheduler(kw.get("lr_scheduler"), schedulers)
     if kw.get("param_dict") is not None:
         kw["param_dict"] = {int(k): SimpleNamespace(**v) for k, v in kw["param_dict"].items()}
     if kw.get("param_idx2name") is not None:
@@ -61,9 +65,9 @@ def flatten_state(state, centered, mp):
     return out
 
 
-def run_oracle(spec):
+def run_oracle(spec, flush_denormals=False):
     """Golden data: per step, per updated index, the Evaluation of its outputs."""
-    opt = build_oracle(spec)
+    opt = build_oracle(spec, functools.partial(RMSPropOracle, flush_denormals=flush_denormals))
     centered = bool(spec["optimizer"].get("centered", False))
     weights = {p["index"]: p["weight"].copy() for p in spec["params"]}
     mp = spec["mp"]
@@ -179,6 +183,25 @@ def trajectories():
                         ["float16"], steps, n=3, mp=True)
 
 
+def denormal_steps():
+    """Sequences where flushing (DAZ/FTZ) and IEEE subnormals part: from zero states, weights
+    0-1 subnormal (their gradients 0), gradients 2-3 subnormal (weights 0), gradients 4-5 the
+    smallest normal (the step is subnormal), 6-7 ordinary; the second step ordinary."""
+    for dtype in ("float32", "float64"):
+        fmt = FORMATS[dtype]
+        sub, tiny = float(fmt.tiny) / 2, float(fmt.tiny)
+        for fused in (True, False):
+            for vname, centered in (("plain", False), ("centered", True)):
+                spec = _spec(f"denormal-steps/{dtype}/{'fused' if fused else 'step'}/{vname}",
+                             ["denormal-steps", "optimizer"],
+                             _ctor(learning_rate=0.5, rho=0.5, momentum=0.5, centered=centered,
+                                   use_fused_step=fused), [dtype], 2, n=8)
+                w, g = spec["params"][0]["weight"], spec["steps"][0]["grads"][0]
+                w[:6] = [sub, -sub, 0.0, 0.0, 0.0, 0.0]
+                g[:6] = [0.0, 0.0, sub, -sub, tiny, -tiny]
+                yield spec
+
+
 def optimizer_families():
     return {"multipliers": multipliers, "scheduler": scheduling, "multi-precision": multi_precision,
-            "step-vs-fused": step_versus_fused, "trajectory": trajectories}
+            "step-vs-fused": step_versus_fused, "trajectory": trajectories, "denormal-steps": denormal_steps}

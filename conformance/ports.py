@@ -24,6 +24,8 @@ class Port:
     optimizer: Optional[Callable] = None
     dialect: str = "mxnet2"
     expectations: Optional[str] = None  # default known-deviations file (conformance.expectations)
+    flush_denormals: Optional[bool] = None  # the real system's denormal mode; None: the dialect's default
+    schedulers: Optional[str] = None  # module of the scheduler classes its optimizer takes (None: the oracle's)
 
 
 def _numpy():
@@ -57,6 +59,15 @@ def _mxnet():
     return Port("mxnet", kernel=mxnet_step, dialect="mxnet1", expectations=builtin_path("mxnet-1.9.1.json"))
 
 
+def _mxnet2():
+    from .adapters_mxnet2 import RMSProp, require, step
+    from .expectations import builtin_path
+
+    require()  # an ImportError naming the installed version when it is not MXNet 2
+    return Port("mxnet2", kernel=step, optimizer=RMSProp, dialect="mxnet2", flush_denormals=True,
+                expectations=builtin_path("mxnet-2.0.0b1.json"), schedulers="mxnet.lr_scheduler")
+
+
 def _optax():
     import optax  # noqa: F401
 
@@ -72,7 +83,8 @@ def _keras():
     return Port("keras", kernel=keras_step, dialect="keras")
 
 
-BUILTINS = {"numpy": _numpy, "cupy": _cupy, "torch": _torch, "mxnet": _mxnet, "optax": _optax, "keras": _keras}
+BUILTINS = {"numpy": _numpy, "cupy": _cupy, "torch": _torch, "mxnet": _mxnet, "mxnet2": _mxnet2, "optax": _optax,
+            "keras": _keras}
 
 
 def resolve(target: str, level: str) -> Port:

@@ -11,6 +11,8 @@ its ``--replay`` repro), so pytest's reporting (``--junitxml`` included) applies
     --rmsprop-expectations=FILE    known deviations: JSON list of
                                    {"pattern": "<fnmatch on case id>", "reason": "..."}
                                    (default: the built-in port's own file; "none" for none)
+    --rmsprop-flush-denormals=on|off   judge with subnormals flushed (DAZ/FTZ) or kept
+                                   (default: the port's own mode, else the dialect's)
 
 A case matching an expectation is an expected failure (xfail, strict: it must
 fail); an expectation that matches no case, or a matched case that passes,
@@ -35,6 +37,8 @@ def pytest_addoption(parser):
     g.addoption("--rmsprop-seed", type=int, default=0)
     g.addoption("--rmsprop-samples", type=int, default=200)
     g.addoption("--rmsprop-expectations", default=None, help="JSON file of known deviations")
+    g.addoption("--rmsprop-flush-denormals", default=None, choices=["on", "off"],
+                help="judge with subnormals flushed (DAZ/FTZ) or kept; default: the port's own, else the dialect's")
 
 
 class ConformanceCase(pytest.Item):
@@ -69,7 +73,7 @@ class CaseFailed(AssertionError):
     pass
 
 
-def _generated(port_step, target, dialect, seed, samples):
+def _generated(port_step, target, dialect, seed, samples, flush):
     """``check``'s hypothesis phase as one test: fails with the smallest failing case and its repro."""
     import shlex
 
@@ -77,8 +81,9 @@ def _generated(port_step, target, dialect, seed, samples):
     from .generated import report_lines
     from .judge import Report
 
-    report = Report()
-    generated_phase(report, lambda case: kernel_outputs(port_step, case, 10.0), dialect, seed, samples)
+    report = Report(flush_denormals=flush)
+    generated_phase(report, lambda case: kernel_outputs(port_step, case, 10.0, flush), dialect, seed, samples,
+                    flush_denormals=flush)
     bad = report.failures()
     if bad:
         raise CaseFailed(f"{len(bad)} of {len(report.cases)} generated cases fail ("
@@ -89,6 +94,8 @@ def _generated(port_step, target, dialect, seed, samples):
 
 class ConformanceFile(pytest.File):
     def collect(self):
+        from oracle import resolve_flush
+
         from .check import run_kernel_case, run_optimizer_case
         from .corpus import load
         from .expectations import load as load_expectations
@@ -99,19 +106,22 @@ class ConformanceFile(pytest.File):
         level = cfg.getoption("rmsprop_level")
         port = resolve(cfg.getoption("rmsprop_port"), level)
         dialect = cfg.getoption("rmsprop_dialect") or port.dialect
+        chosen = {"on": True, "off": False, None: port.flush_denormals}[cfg.getoption("rmsprop_flush_denormals")]
+        flush = resolve_flush(dialect, chosen)
         if cfg.getoption("rmsprop_expectations") is None and port.expectations:
             cfg._rmsprop_expectations = load_expectations(port.expectations)
         expectations = cfg._rmsprop_expectations
         cases = []
         if level in ("kernel", "all") and port.kernel is not None:
-            cases += [(c, lambda c: run_kernel_case(port.kernel, c, 10.0)) for _, _, c in load(default_fixture_dir())
+            cases += [(c, lambda c: run_kernel_case(port.kernel, c, 10.0, flush)) for _, _, c in load(default_fixture_dir())
                       if c["level"] == "kernel" and c["dialect"] == dialect]
             seed, samples = cfg.getoption("rmsprop_seed"), cfg.getoption("rmsprop_samples")
             if samples > 0:
                 cases.append(({"id": f"sampled/{dialect}/seed{seed}"},
-                              lambda c: _generated(port.kernel, cfg.getoption("rmsprop_port"), dialect, seed, samples)))
+                              lambda c: _generated(port.kernel, cfg.getoption("rmsprop_port"), dialect, seed, samples,
+                                                   flush)))
         if level in ("optimizer", "all") and port.optimizer is not None and dialect == "mxnet2":
-            cases += [(c, lambda c: run_optimizer_case(port.optimizer, c, 10.0))
+            cases += [(c, lambda c: run_optimizer_case(port.optimizer, c, 10.0, flush, port.schedulers))
                       for _, _, c in load(default_fixture_dir()) if c["level"] == "optimizer"]
         for case, runner in cases:
             match = expectations.match(case["id"]) if expectations is not None else None

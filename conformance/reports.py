@@ -25,7 +25,7 @@ __all__ = ["preload", "apply", "provenance", "document", "write", "validate", "n
 FORMAT = "rmsprop-conformance-report"
 SCHEMA_VERSION = 1
 # distributions whose version describes a built-in port's own library
-PORT_LIBRARIES = {"numpy": ["numpy"], "cupy": ["cupy"], "torch": ["torch"], "mxnet": ["mxnet"],
+PORT_LIBRARIES = {"numpy": ["numpy"], "cupy": ["cupy"], "torch": ["torch"], "mxnet": ["mxnet"], "mxnet2": ["mxnet"],
                   "optax": ["optax", "jax"], "keras": ["keras", "jax"]}
 
 
@@ -73,11 +73,12 @@ def manifest_info(fixture_dir) -> dict:
 
 def provenance(command, *, fixture_dir, dialect, level, started, port_name=None, target=None, seed=None,
                samples=None, timeout=None, results=None, expectations=None, fixtures_arg=None,
-               smallest_failing_case=None, dtypes=None) -> dict:
+               smallest_failing_case=None, dtypes=None, flush_denormals=False) -> dict:
     """Everything that says what produced a report; ``target`` as written on the command line
     (shell-quoted), ``started`` a ``time.time()`` taken before the run; ``smallest_failing_case``
     the text ``check`` prints for the shrunk (or replayed) case, with its ``--replay`` repro; ``dtypes``
-    the ``--dtype`` choices of a ``--cmd`` run (they select the generated cases, so the repro keeps them)."""
+    the ``--dtype`` choices of a ``--cmd`` run (they select the generated cases, so the repro keeps them);
+    ``flush_denormals`` the denormal mode of the verdicts (the report itself records it), for the repro."""
     meta = {"command": command, "dialect": dialect, "level": level, "seed": seed, "samples": samples,
             "timeout": timeout, "port": None if port_name is None else {"name": port_name, "target": target},
             "versions": versions(port_name, target), "fixtures": manifest_info(fixture_dir),
@@ -86,7 +87,8 @@ def provenance(command, *, fixture_dir, dialect, level, started, port_name=None,
             "wall_time_s": round(max(time.time() - started, 0.0), 3), "repro": None,
             "smallest_failing_case": smallest_failing_case}
     if command == "check":
-        meta["repro"] = (f"rmsprop-conformance check {target} --dialect {dialect} --level {level} --seed {seed} "
+        mode = "--flush-denormals" if flush_denormals else "--no-flush-denormals"
+        meta["repro"] = (f"rmsprop-conformance check {target} --dialect {dialect} --level {level} {mode} --seed {seed} "
                          f"--samples {samples}" + "".join(f" --dtype {d}" for d in dtypes or ())
                          + (f" --fixtures {shlex.quote(fixtures_arg)}" if fixtures_arg else ""))
     if results is not None:

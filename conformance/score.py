@@ -60,15 +60,16 @@ def decode_outputs(obj, verdicts, where):
     return actual
 
 
-def judge_case(case, answer, where):
-    """(list of OutputVerdicts, error text or None) for one case and its answer."""
+def judge_case(case, answer, where, flush_denormals=None):
+    """(list of OutputVerdicts, error text or None) for one case and its answer, judged in the
+    denormal mode ``flush_denormals`` (None: the case's own)."""
     if "error" in answer:
         return [], answer["error"]
     if case["level"] == "kernel":
-        _, verdicts = kernel_arrays(case)
+        _, verdicts = kernel_arrays(case, flush_denormals)
         actual = decode_outputs(answer, verdicts, where)
         return [judge_output(k, *verdicts[k], actual[k]) for k in verdicts], None
-    _, steps = optimizer_arrays(case)
+    _, steps = optimizer_arrays(case, flush_denormals)
     got = answer.get("steps")
     if not isinstance(got, list) or len(got) != len(steps):
         raise FixtureError(f"{where}: needs 'steps' with {len(steps)} entries")
@@ -90,9 +91,13 @@ def selected(case, dialect: str, level: str) -> bool:
     return case["dialect"] == dialect if case["level"] == "kernel" else dialect == "mxnet2"
 
 
-def score(fixture_dir: str, results_path: str, dialect="mxnet2", level="all") -> Report:
+def score(fixture_dir: str, results_path: str, dialect="mxnet2", level="all", flush_denormals=None) -> Report:
+    """The Report of a results file; ``flush_denormals`` None takes the dialect's default mode."""
+    from oracle import resolve_flush
+
+    flush = resolve_flush(dialect, flush_denormals)
     answers = read_results(results_path)
-    report, seen = Report(), set()
+    report, seen = Report(flush_denormals=flush), set()
     for _path, _no, case in load(fixture_dir):
         if not selected(case, dialect, level):
             continue
@@ -101,7 +106,10 @@ def score(fixture_dir: str, results_path: str, dialect="mxnet2", level="all") ->
             raise FixtureError(f"{results_path}: no answer for case {cid!r} (every fixture case must be answered)")
         seen.add(cid)
         line, ans = answers[cid]
-        outs, err = judge_case(case, ans, f"{results_path}:{line}")
+        try:
+            outs, err = judge_case(case, ans, f"{results_path}:{line}", flush)
+        except CodecError as exc:
+            raise FixtureError(f"{fixture_dir}: case {cid!r} {exc}") from None
         report.add_case(cid, case["families"], case["dtype"], outs, err)
     extra = set(answers) - seen
     if extra:

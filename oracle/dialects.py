@@ -34,6 +34,11 @@ class Dialect:
     rule: Callable  # (ops, w, g, state, h, hp, T) -> dict of stored outputs
     compute: Callable = lambda T: T  # compute format of the arithmetic
     unsupported: tuple = ()  # hyperparameters this system has no equivalent of
+    flushes: bool = False  # the real system flushes subnormals by default (DAZ/FTZ, see ``flushing``)
+
+    def rule_for(self, flush_denormals: bool) -> Callable:
+        """The rule as the hardware runs it with denormal flushing on or off."""
+        return flushing(self.rule) if flush_denormals else self.rule
 
     def state_names(self, hp) -> tuple:
         if self.name in ("torch", "keras", "optax"):
@@ -218,12 +223,9 @@ def _rule_torch(ops, w, g, st, h, hp, T):
 
 
 class _FlushingOps:
-    """XLA's arithmetic: operands and results that are subnormal in the compute format read
-    and write as zeros of their sign (DAZ/FTZ, as JAX sets it on CPU for every computation).
-
-    XLA computes float16 in float32, where no float16 value is subnormal: float16 never
-    flushes.  bfloat16 shares float32's exponent range and flushes.
-    """
+    """Arithmetic under DAZ/FTZ: operands and results that are subnormal in the compute
+    format read and write as zeros of their sign (x86 MXCSR flushing, tininess after
+    rounding: see ``ExactOps.flush_subnormal``)."""
 
     def __init__(self, ops):
         self._ops = ops
@@ -259,17 +261,25 @@ class _FlushingOps:
         return self._f(self._ops.clip(x, c))
 
 
-def _on_xla(rule):
-    """The rule evaluated as JAX runs it: inputs read with DAZ, every operation with FTZ."""
-    def xla_rule(ops, w, g, st, h, hp, T):
+def flushing(rule):
+    """``rule`` with denormals flushed: inputs read with DAZ, every operation's result with FTZ.
+
+    This is what the CPU does with FTZ and DAZ set in MXCSR (MXNet 2 sets both from import,
+    ``mxnet.util.set_flush_denorms``; XLA sets both for every computation).  Measured on the
+    real systems: float32 and float64 flush.  float16 never does: it is computed in float32,
+    where no float16 value, nor any result of one operation on float16 values, is subnormal,
+    and the conversions to and from half ignore MXCSR.  bfloat16 shares float32's exponent
+    range, so its subnormals are float32 subnormals: it flushes.
+    """
+    def flushing_rule(ops, w, g, st, h, hp, T):
         if T.name == "float16":
             return rule(ops, w, g, st, h, hp, T)
         f = _FlushingOps(ops)
         flush = ops.flush_subnormal
         return rule(f, flush(w), flush(g), {k: flush(v) for k, v in st.items()}, h, hp, T)
 
-    xla_rule.__doc__ = rule.__doc__
-    return xla_rule
+    flushing_rule.__doc__ = rule.__doc__
+    return flushing_rule
 
 
 def _rule_keras(ops, w, g, st, h, hp, T):
@@ -351,10 +361,10 @@ DIALECTS = {
                 _hp_mxnet, _rule_mxnet_fused(1)),
         Dialect("torch", "torch.optim.RMSprop (for-loop and foreach)", _hp_torch, _rule_torch,
                 compute=_opmath, unsupported=("rescale_grad", "clip_gradient", "clip_weights")),
-        Dialect("keras", "Keras 3 RMSprop (JAX backend: DAZ/FTZ)", _hp_keras, _on_xla(_rule_keras),
-                unsupported=("rescale_grad", "clip_weights")),
-        Dialect("optax", "optax.rmsprop (eps inside the root; XLA: DAZ/FTZ)", _hp_direct, _on_xla(_rule_optax),
-                unsupported=("wd", "rescale_grad", "clip_gradient", "clip_weights")),
+        Dialect("keras", "Keras 3 RMSprop (JAX backend: DAZ/FTZ)", _hp_keras, _rule_keras,
+                unsupported=("rescale_grad", "clip_weights"), flushes=True),
+        Dialect("optax", "optax.rmsprop (eps inside the root; XLA: DAZ/FTZ)", _hp_direct, _rule_optax,
+                unsupported=("wd", "rescale_grad", "clip_gradient", "clip_weights"), flushes=True),
         Dialect("tensorflow", "tf.raw_ops.ApplyRMSProp / ApplyCenteredRMSProp", _hp_direct,
                 _rule_tensorflow, unsupported=("wd", "rescale_grad", "clip_gradient", "clip_weights")),
     )

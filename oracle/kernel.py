@@ -25,7 +25,7 @@ from .formats import bits_of_array, decode, format_of, numpy_dtype
 from .propagate import Propagator
 
 __all__ = ["evaluate", "step", "Evaluation", "WORKING_PRECISION", "MAX_PRECISION", "normalize_hp",
-           "NEUTRAL_HP", "inexpressible"]
+           "NEUTRAL_HP", "inexpressible", "resolve_flush"]
 
 WORKING_PRECISION = 128  # bits of the first square-root enclosure
 MAX_PRECISION = 1 << 16
@@ -51,6 +51,7 @@ class Evaluation:
     exact_elements: int = 0  # elements that needed the exact path
     max_precision: int = 0  # the largest working precision used
     meta: dict = field(default_factory=dict)
+    flush_denormals: bool = False  # evaluated with DAZ/FTZ (``dialects.flushing``)
 
     def check(self, actual: dict) -> dict:
         """Per output, a bool array: True where ``actual[name]`` is faithful."""
@@ -127,12 +128,12 @@ def fast_dtype(T):
     return np.dtype(np.longdouble) if ld.nmant >= 62 and ld.maxexp > 1024 else None
 
 
-def _exact_element(d, T, C, w, g, st, h, hp, prec):
+def _exact_element(rule, T, C, w, g, st, h, hp, prec):
     """Correctly rounded bit patterns of every output for one element (Ziv loop)."""
     while True:
         ops = ExactOps(C, prec)
         try:
-            outs = d.rule(ops, ops.const(w), ops.const(g), {k: ops.const(v) for k, v in st.items()}, h, hp, T)
+            outs = rule(ops, ops.const(w), ops.const(g), {k: ops.const(v) for k, v in st.items()}, h, hp, T)
             return {k: ops.round(v, T) for k, v in outs.items()}, prec
         except NeedPrecision:
             prec *= 2
@@ -140,9 +141,25 @@ def _exact_element(d, T, C, w, g, st, h, hp, prec):
                 raise RuntimeError("precision escalation did not terminate") from None
 
 
-def evaluate(weight, grad, state, hp, dialect="mxnet2", *, prec=WORKING_PRECISION, fast=True) -> Evaluation:
-    """Correctly rounded outputs, allowed errors and classes for one update."""
+def resolve_flush(dialect: str, flush_denormals=None) -> bool:
+    """The denormal mode: ``flush_denormals`` if given, else the dialect's real system's default."""
+    if flush_denormals is None:
+        return DIALECTS[dialect].flushes
+    if not isinstance(flush_denormals, (bool, np.bool_)):
+        raise TypeError(f"flush_denormals must be True, False or None, got {flush_denormals!r}")
+    return bool(flush_denormals)
+
+
+def evaluate(weight, grad, state, hp, dialect="mxnet2", *, flush_denormals=None, prec=WORKING_PRECISION,
+             fast=True) -> Evaluation:
+    """Correctly rounded outputs, allowed errors and classes for one update.
+
+    ``flush_denormals``: evaluate with DAZ/FTZ (True) or IEEE subnormals (False); None
+    takes the dialect's default (``Dialect.flushes``).
+    """
     d, T, hp = _validate(weight, grad, state, hp, dialect)
+    flush = resolve_flush(dialect, flush_denormals)
+    rule = d.rule_for(flush)
     C = d.compute(T)
     h = d.hyper(hp, T)
     shape = weight.shape
@@ -157,7 +174,7 @@ def evaluate(weight, grad, state, hp, dialect="mxnet2", *, prec=WORKING_PRECISIO
         ops = Propagator(C, (n,), "certify", dtype=work)
         lift = lambda a: (a.astype(work), np.zeros(a.shape, dtype=work))  # noqa: E731
         with np.errstate(all="ignore"):
-            outs = d.rule(ops, lift(flat["weight"]), lift(flat["grad"]),
+            outs = rule(ops, lift(flat["weight"]), lift(flat["grad"]),
                           {k: lift(flat[k]) for k in state}, h, hp, T)
         uncertain = ops.flag.copy()
         for k, (v, _) in outs.items():
@@ -172,7 +189,7 @@ def evaluate(weight, grad, state, hp, dialect="mxnet2", *, prec=WORKING_PRECISIO
         for i in idx:
             vals = {k: decode(int(raw[k][i]), T) for k in raw}
             st = {k: vals[k] for k in state}
-            res, p = _exact_element(d, T, C, vals["weight"], vals["grad"], st, h, hp, prec)
+            res, p = _exact_element(rule, T, C, vals["weight"], vals["grad"], st, h, hp, prec)
             used_prec = max(used_prec, p)
             if out_names is None:
                 out_names = list(res)
@@ -183,16 +200,17 @@ def evaluate(weight, grad, state, hp, dialect="mxnet2", *, prec=WORKING_PRECISIO
         out_names = ["weight"] + list(d.state_names(hp))
         bits = {k: np.zeros(0, dtype=bits_of_array(weight[:0]).dtype) for k in out_names}
     with np.errstate(all="ignore"):
-        allowed, ill = run_bound_model(d.rule, C, T, weight, grad, state, h, hp)
+        allowed, ill = run_bound_model(rule, C, T, weight, grad, state, h, hp)
     dt = numpy_dtype(T)
     outputs = {k: bits[k].reshape(shape).view(dt) for k in out_names}
     classes = {k: classify(bits[k].reshape(shape), T, ill[k]) for k in out_names}
     return Evaluation(dialect, np.dtype(dt), outputs, allowed, classes,
-                      exact_elements=int(len(idx)), max_precision=used_prec)
+                      exact_elements=int(len(idx)), max_precision=used_prec, flush_denormals=flush)
 
 
-def step(weight, grad, state, hp, dialect="mxnet2"):
-    """SPEC §3: the correctly rounded ``(new_weight, new_state)`` in the input dtype."""
-    ev = evaluate(weight, grad, state, hp, dialect)
+def step(weight, grad, state, hp, dialect="mxnet2", *, flush_denormals=None):
+    """SPEC §3: the correctly rounded ``(new_weight, new_state)`` in the input dtype
+    (``flush_denormals`` as in ``evaluate``)."""
+    ev = evaluate(weight, grad, state, hp, dialect, flush_denormals=flush_denormals)
     new_state = {k: ev.outputs[k].copy() for k in state}
     return ev.outputs["weight"].copy(), new_state

@@ -14,6 +14,8 @@ its dtype between steps, as memory does.
 * ``fused_step`` (dialect ``mxnet2``) passes the clips only when truthy;
   ``step`` (dialect ``mxnet2-step``) clips the gradient when ``clip_gradient is not
   None`` and the weights when ``clip_weights`` is truthy.
+* ``flush_denormals`` (keyword only, not MXNet's): every kernel evaluated with DAZ/FTZ,
+  as MXNet 2 runs on CPU by default.
 * ``multi_precision`` with float16 weights: state ``(float32 master, state)``; the
   gradient is widened, the master updated, and the weight set to the master
   rounded to float16.
@@ -47,7 +49,7 @@ class RMSPropOracle:
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.9, epsilon=1e-8, centered=False,
                  clip_weights=None, use_fused_step=True, rescale_grad=1.0, param_idx2name=None, wd=0.0,
                  clip_gradient=None, lr_scheduler=None, sym=None, begin_num_update=0,
-                 multi_precision=False, param_dict=None, aggregate_num=None):
+                 multi_precision=False, param_dict=None, aggregate_num=None, *, flush_denormals=False):
         if sym is not None:
             raise ValueError("sym (symbol attribute multipliers) is not supported by the oracle")
         if param_idx2name is not None and not isinstance(param_idx2name, dict):
@@ -69,6 +71,7 @@ class RMSPropOracle:
         self.param_dict = dict(param_dict or {})
         self.aggregate_num = aggregate_num
         self.lr_mult, self.wd_mult = {}, {}
+        self.flush_denormals = flush_denormals  # not MXNet's: the oracle's denormal mode
 
     # -- MXNet API ------------------------------------------------------------------
     @property
@@ -167,7 +170,7 @@ class RMSPropOracle:
             hp = self.hyperparameters(index, fused)
             names = ("mean", "var", "mom") if self.centered else ("var",)
             arrays = dict(zip(names, state if self.centered else (state,)))
-            ev = evaluate(weight, grad, arrays, hp, dialect)
+            ev = evaluate(weight, grad, arrays, hp, dialect, flush_denormals=self.flush_denormals)
             weight[...] = ev.outputs["weight"]
             for k, a in arrays.items():
                 a[...] = ev.outputs[k]
@@ -201,4 +204,4 @@ def _narrowed(ev: Evaluation, weight16: np.ndarray) -> Evaluation:
     meta = dict(ev.meta, master=ev.outputs["weight"], master_allowed=ev.allowed["weight"],
                 master_classes=ev.classes["weight"])
     return Evaluation(ev.dialect, np.dtype(np.float16), outputs, allowed_all, classes,
-                      ev.exact_elements, ev.max_precision, meta)
+                      ev.exact_elements, ev.max_precision, meta, ev.flush_denormals)

@@ -13,7 +13,7 @@ from conformance.cli import main
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 # the golden files holding every non-MXNet dialect's kernel cases (the rest are MXNet-only)
-DIALECT_FILES = ("centered.jsonl", "epsilon.jsonl", "special-values.jsonl")
+DIALECT_FILES = ("centered.jsonl", "epsilon.jsonl", "special-values.jsonl", "denormals.jsonl")
 
 BASE_HP = dict(lr=0.01, rho=0.9, momentum=0.0, epsilon=1e-3, wd=0.0, rescale_grad=1.0,
                clip_gradient=-1.0, clip_weights=-1.0, centered=False)
@@ -41,15 +41,16 @@ def passes_its_dialect(port, dialect, tmp_path):
     assert report["dialect"] == dialect
     assert code == 0, [c["id"] for c in report["cases"] if not c["passed"]]
     families = {f for c in report["cases"] if not c["id"].startswith("sampled/") for f in c["families"]}
-    assert {"epsilon", "centered", "special-values"} <= families  # the fixtures ran, not only samples
+    assert {"epsilon", "centered", "special-values", "denormals"} <= families  # the fixtures ran, not only samples
     return report
 
 
-def fingerprint_is(port, dialect, tmp_path):
+def fingerprint_is(port, dialect, tmp_path, flushes):
+    """The port matches ``dialect`` alone, flushing denormals or keeping them as ``flushes`` says."""
     out = tmp_path / "fingerprint.json"
     code = main(["fingerprint", port, "--json", str(out)])
     fp = json.loads(out.read_text())
-    assert (code, fp["matches"]) == (0, [dialect])
+    assert (code, fp["matches"], fp["flushes"]) == (0, [dialect], {dialect: flushes})
     return fp
 
 

@@ -41,7 +41,7 @@ def test_optax_passes_its_dialect(optax_step, tmp_path):
 
 @pytest.mark.optax
 def test_optax_fingerprint_is_optax(optax_step, tmp_path):
-    fp = fingerprint_is("optax", "optax", tmp_path)
+    fp = fingerprint_is("optax", "optax", tmp_path, flushes=True)
     assert fp["dialects"]["keras"]["centered"] == "departs"  # lr inside vs outside the momentum trace
 
 
@@ -79,7 +79,7 @@ def test_keras_passes_its_dialect(keras_step, tmp_path):
 
 @pytest.mark.keras
 def test_keras_fingerprint_is_keras(keras_step, tmp_path):
-    fp = fingerprint_is("keras", "keras", tmp_path)
+    fp = fingerprint_is("keras", "keras", tmp_path, flushes=True)
     assert fp["dialects"]["mxnet2"]["clip-zero"] == "departs"  # clipvalue=0 is off in Keras
 
 

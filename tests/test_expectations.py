@@ -129,6 +129,21 @@ def test_the_mxnet_1_9_1_file_covers_exactly_the_empty_array_cases():
     assert ports.Port("x").expectations is None
 
 
+def test_the_mxnet_2_file_covers_exactly_the_cases_its_float32_states_break():
+    """Its patterns match the optimizer sequences with a float64 weight, or a float16 weight
+    without multi_precision (MXNet 2 makes float32 states for both), and no other case."""
+    exp = load_expectations(builtin_path("mxnet-2.0.0b1.json"))
+    broken, matched = set(), set()
+    for _p, _n, case in load(default_fixture_dir()):
+        if case["level"] == "optimizer":
+            master = case["mp"] and case["optimizer"].get("multi_precision")
+            if any(p["dtype"] == "float64" or (p["dtype"] == "float16" and not master) for p in case["params"]):
+                broken.add(case["id"])
+        if exp.match(case["id"]):
+            matched.add(case["id"])
+    assert broken and matched == broken
+
+
 def test_the_pytest_plugin_refuses_the_same_malformed_file(tmp_path):
     from tests.test_pytest_plugin import PORTS, run_pytest
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conformance.cli import main
-from conformance.corpus import FixtureError, build_manifest, generate, sha256_file
+from conformance.corpus import SCHEMA_VERSION, FixtureError, build_manifest, generate, sha256_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "fixtures")
@@ -77,7 +77,8 @@ def test_dropped_case_is_refused(corpus, capsys):
 
 
 def test_unknown_schema_version_is_refused(corpus, capsys):
-    _edit_line(corpus / "epsilon.jsonl", 1, lambda s: s.replace('"schema_version":1', '"schema_version":99'))
+    current = f'"schema_version":{SCHEMA_VERSION}'
+    _edit_line(corpus / "epsilon.jsonl", 1, lambda s: s.replace(current, '"schema_version":99'))
     _reseal(corpus)
     assert run_cli("verify-fixtures", corpus, "--no-regenerate") == 2
     assert "epsilon.jsonl:1: unknown schema_version 99" in capsys.readouterr().err

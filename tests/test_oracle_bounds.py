@@ -103,3 +103,18 @@ def test_special_inputs_give_special_classes():
     # weight poisons the gradient (0*nan = 0*inf = nan) and with it the state.
     assert list(ev.classes["var"]) == ["nan", "+inf", "nan", "+inf", "nan"]
     assert list(ev.classes["weight"]) == ["nan", "nan", "nan", "finite", "nan"]
+
+
+def test_another_association_is_judged_by_the_dialects_order_where_an_intermediate_overflows():
+    """The bound covers rounding in any association, not range exits: float16 ((1-rho)*g)*g
+    stays finite where mxnet2's (1-rho)*square(g) overflows, so that port fails exactly there."""
+    w, g, st = inputs("float16", False, n=64)
+    g[::8] = np.float16(600.0)  # rescaled 300: 300² = 90000 > 65504 overflows, 0.1*300*300 does not
+    hp = {**HP, "centered": False}
+    ev = oracle.evaluate(w, g, st, hp, "mxnet2")
+    with np.errstate(all="ignore"):
+        got = port(w, g, st, hp, "float16", "alt")
+    ok = ev.check(got)
+    assert np.isinf(ev.outputs["var"][::8]).all() and np.isfinite(got["var"][::8]).all()
+    assert np.flatnonzero(~ok["var"]).tolist() == list(range(0, 64, 8))
+    assert ok["var"][g != 600].all() and ok["weight"][g != 600].all()

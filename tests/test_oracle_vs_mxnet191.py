@@ -181,3 +181,10 @@ def test_named_edge_cases(dtype, centered, weight, grad, over):
     label = f"{dtype}-{'centered' if centered else 'plain'} named case"
     _, problems = compare(label, weight, grad, state, hp)
     assert not problems, "\n".join(problems)
+
+
+def test_fingerprint_is_mxnet1_keeping_denormals(tmp_path):
+    """MXNet 1.9.1 does not flush (MXNet 2 does, from import): its fingerprint says so."""
+    from tests.adapter_checks import fingerprint_is
+
+    fingerprint_is("mxnet", "mxnet1", tmp_path, flushes=False)

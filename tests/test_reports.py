@@ -60,7 +60,9 @@ def test_check_json_validates_and_carries_provenance(check_reports):
     assert doc["fixtures"]["manifest_sha256"] == hashlib.sha256(raw).hexdigest()
     assert doc["fixtures"]["total_cases"] == json.loads(raw)["total_cases"]
     assert doc["expectations"] is None and doc["wall_time_s"] >= 0
-    assert doc["repro"].startswith(f"rmsprop-conformance check {P}eps_inside --dialect mxnet2 --level kernel --seed 3")
+    assert doc["repro"].startswith(f"rmsprop-conformance check {P}eps_inside --dialect mxnet2 --level kernel "
+                                   f"--no-flush-denormals --seed 3")
+    assert doc["flush_denormals"] is False
     s = doc["summary"]
     statuses = [c["status"] for c in doc["cases"]]
     assert s["cases"] == len(statuses) and s["failed"] == statuses.count("failed") > 0
