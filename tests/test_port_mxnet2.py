@@ -33,7 +33,8 @@ def test_check_mxnet2_conforms_flushing_with_its_known_deviations(tmp_path, caps
 
 
 def test_check_mxnet2_without_flushing_fails_on_the_subnormal_cases(tmp_path):
-    code, doc = _report(tmp_path, "check", "mxnet2", "--no-flush-denormals", "--seed", 1)
+    code, doc = _report(tmp_path, "check", "mxnet2", "--no-flush-denormals", "--seed", 1,
+                        "--samples", 50)
     assert code == 1 and doc["flush_denormals"] is False
     failed = [c for c in doc["cases"] if c["status"] == "failed"]
     assert {c["id"] for c in failed if not c["id"].startswith("sampled/")} == {
@@ -43,10 +44,10 @@ def test_check_mxnet2_without_flushing_fails_on_the_subnormal_cases(tmp_path):
 
 
 def test_a_wrapper_that_turns_flushing_off_conforms_to_plain_mxnet2(tmp_path, capsys):
-    code, doc = _report(tmp_path, "check", IEEE + "step", "--seed", 1)
+    code, doc = _report(tmp_path, "check", IEEE + "step", "--seed", 1, "--samples", 50)
     assert code == 0, capsys.readouterr().out[-3000:]
     assert doc["flush_denormals"] is False
-    code, _ = _report(tmp_path, "check", IEEE + "step", "--flush-denormals", "--seed", 1)
+    code, _ = _report(tmp_path, "check", IEEE + "step", "--flush-denormals", "--seed", 1, "--samples", 50)
     assert code == 1
     code, doc = _report(tmp_path, "check", IEEE + "RMSProp", "--level", "optimizer", "--expectations",
                         "conformance/expectations/mxnet-2.0.0b1.json")
