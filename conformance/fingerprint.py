@@ -16,7 +16,7 @@ import numpy as np
 import oracle
 from oracle.kernel import inexpressible
 
-from .check import PortFailure, _call
+from .check import PortFailure, as_runner
 from .families import DTYPES, _dtype_specials, state_inputs
 from .judge import judge_output
 from .streams import Stream
@@ -120,8 +120,12 @@ def format_matrix(table) -> str:
     return "\n".join(lines)
 
 
-def fingerprint(port_step, timeout=10.0):
-    """{dialect: {family: 'match' | 'departs' | 'n/a' | 'error: ...'}} for a kernel-level port."""
+def fingerprint(port, timeout=10.0):
+    """{dialect: {family: 'match' | 'departs' | 'n/a' | 'error: ...'}} for a kernel-level port:
+    a ``check.Runner`` (``isolation.IsolatedPort``: run in a worker) or a step callable (run here)."""
+    from .ports import Port
+
+    runner = as_runner(port if not callable(port) else Port("callable", kernel=port))
     result = {}
     for d in oracle.DIALECTS:
         row = {}
@@ -134,12 +138,8 @@ def fingerprint(port_step, timeout=10.0):
             for _dtype, w, g, st, hp in cases:
                 ev = oracle.evaluate(w, g, st, hp, d)
                 try:
-                    new_w, new_st = _call(port_step, timeout, w.copy(), g.copy(), {k: v.copy() for k, v in st.items()},
-                                          dict(hp))
-                    got = dict(new_st, weight=new_w)
-                    if set(got) != set(ev.outputs):
-                        raise PortFailure(f"returned {sorted(got)}, the dialect has {sorted(ev.outputs)}")
-                    if not _agree(ev, {k: np.asarray(got[k]) for k in got}, set(got)):
+                    got = runner.outputs(w, g, st, hp, sorted(set(ev.outputs) - {"weight"}), timeout)
+                    if not _agree(ev, got, set(got)):
                         verdict = "departs"
                 except (PortFailure, ValueError, TypeError) as exc:
                     verdict = f"error: {str(exc)[:80]}"
