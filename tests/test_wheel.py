@@ -55,11 +55,13 @@ def venv(dist, tmp_path_factory):
     assert r.returncode == 0, r.stderr
     python = env / "bin" / "python"
     site = _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=env).stdout.strip()
-    here = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
-    Path(site, "_test_dependencies.pth").write_text("\n".join(here) + "\n")  # numpy, mpmath, ... from here
     r = _run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", dist[1]],
              cwd=env.parent)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    # then numpy, mpmath, ... from here (added after the install: pip would take this environment's
+    # editable install of the project for the wheel and install nothing)
+    here = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    Path(site, "_test_dependencies.pth").write_text("\n".join(here) + "\n")
     return env, Path(site)
 
 
