@@ -80,17 +80,21 @@ def _cmd_check(args):
                              "RESULTS.jsonl and run score")
         name, dialect, level, target = args.cmd, args.dialect or "mxnet2", "kernel", "--cmd " + shlex.quote(args.cmd)
         report = check_cmd(args.cmd, dialect, fixtures, seed=args.seed, samples=args.samples, timeout=args.timeout,
-                           only=args.case, dtypes=args.dtype, replay=args.replay, flush_denormals=args.flush_denormals)
+                           only=args.case, dtypes=args.dtype, replay=args.replay, memory_limit_mib=args.memory_limit,
+                           flush_denormals=args.flush_denormals)
+        libraries = None
     else:
         from .check import check
-        from .ports import resolve
+        from .isolation import IsolatedPort
 
         if args.dtype:
             raise ValueError("--dtype selects the cases of --cmd PROGRAM only")
-        port = resolve(args.target, args.level)
-        name, dialect, level, target = port.name, args.dialect or port.dialect, args.level, shlex.quote(args.target)
-        report = check(port, dialect, args.level, fixtures, seed=args.seed, samples=args.samples, timeout=args.timeout,
-                       only=args.case, replay=args.replay, flush_denormals=args.flush_denormals)
+        with IsolatedPort(args.target, args.level, args.memory_limit) as port:
+            name, dialect, level, target = port.name, args.dialect or port.dialect, args.level, shlex.quote(args.target)
+            report = check(port, dialect, args.level, fixtures, seed=args.seed, samples=args.samples,
+                           timeout=args.timeout, only=args.case, replay=args.replay,
+                           flush_denormals=args.flush_denormals)
+        libraries = port.libraries
     if not report.cases:
         raise ValueError(f"no cases ran for {name!r} (dialect {dialect}, level {level}"
                          + (f", case {args.case!r}" if args.case else "")
@@ -107,6 +111,10 @@ def _cmd_check(args):
               + "".join(f"--dtype {d} " for d in args.dtype or ())
               + (f"--fixtures {shlex.quote(args.fixtures)} " if args.fixtures else "")
               + f"--case {shlex.quote(case['id'])}")
+    not_run = [c["id"] for c in report.cases if (c["error"] or "").startswith("not run:")]
+    if not_run:
+        why = next(c["error"] for c in report.cases if c["id"] == not_run[0])[len("not run: "):]
+        print(f"GAVE UP on the port: {len(not_run)} cases not run, from {not_run[0]} on ({why})")
     from .generated import report_lines
 
     smallest = report_lines(report, (target + " " + _mode_flag(args)).strip(), dialect)
@@ -117,7 +125,7 @@ def _cmd_check(args):
         "check", fixture_dir=fixtures, dialect=dialect, level=level, started=started, port_name=name, target=target,
         seed=args.seed, samples=args.samples, timeout=args.timeout, expectations=report.expectations,
         fixtures_arg=args.fixtures, smallest_failing_case="\n".join(smallest) or None, dtypes=args.dtype,
-        flush_denormals=report.flush_denormals),
+        flush_denormals=report.flush_denormals, port_libraries=libraries),
         args.json, args.html)
     return 0 if report.passed else 1
 
@@ -147,13 +155,13 @@ def _cmd_matrix(args):
 
 def _cmd_fingerprint(args):
     from .fingerprint import MODES, PROBE_FAMILIES, fingerprint, matches
-    from .ports import resolve
+    from .isolation import IsolatedPort
 
-    port = resolve(args.target, "kernel")
-    if port.kernel is None:
-        raise ValueError(f"{args.target!r} has no kernel-level port to fingerprint")
     modes = MODES if args.flush_denormals is None else (args.flush_denormals,)
-    result = fingerprint(port.kernel, timeout=args.timeout, modes=modes)
+    with IsolatedPort(args.target, "kernel", args.memory_limit) as port:
+        if not port.has_kernel:
+            raise ValueError(f"{args.target!r} has no kernel-level port to fingerprint")
+        result = fingerprint(port, timeout=args.timeout, modes=modes)
     found = matches(result)
     shown = ", ".join(f"{d} ({_flushes(ok)})" for d, ok in found)
     print(f"port {port.name} matches: {shown or 'no dialect'}")
@@ -190,6 +198,34 @@ def _dialects():
     return list(DIALECTS)
 
 
+def _builtins():
+    from .ports import BUILTINS
+
+    return ", ".join(BUILTINS)
+
+
+def _mebibytes(text):
+    """A ``--memory-limit``: a whole number of MiB, 0 for none (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of MiB (0 for no limit), not {text!r}")
+    return value
+
+
+def _port_process_options(parser):
+    from .process import MEMORY_LIMIT_MIB, STRIKES
+
+    parser.add_argument("--timeout", type=_seconds, default=10.0,
+                        help=f"seconds per case before it fails as hung (default 10); after {STRIKES} hangs or "
+                        "crashes in a row the port is given up and the rest of the cases fail as not run")
+    parser.add_argument("--memory-limit", type=_mebibytes, default=MEMORY_LIMIT_MIB, metavar="MIB",
+                        help=f"resident memory of the port's process before it is killed and the case fails "
+                        f"(default {MEMORY_LIMIT_MIB}; 0 for none)")
+
+
 def _seconds(text):
     """A ``--timeout``: a positive, finite number of seconds (argparse type)."""
     try:
@@ -212,34 +248,36 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("generate", help="write the golden corpus from the oracle")
-    g.add_argument("--out", help="directory (default: the project's fixtures/)")
+    g.add_argument("--out", help="directory (default: the corpus that came with the package)")
     g.add_argument("--family", action="append", help="only this family (repeatable)")
     g.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_generate)
 
     v = sub.add_parser("verify-fixtures", help="check checksums, schema and counts, and that regeneration is identical")
-    v.add_argument("dir", nargs="?", help="fixture directory (default: the project's fixtures/)")
+    v.add_argument("dir", nargs="?", help="fixture directory (default: the corpus that came with the package)")
     v.add_argument("--no-regenerate", action="store_true", help="skip the byte comparison with a fresh generation")
     v.add_argument("--quiet", action="store_true")
     v.set_defaults(func=_cmd_verify)
 
     c = sub.add_parser("check", help="run a port through the fixtures and sampled cases")
-    c.add_argument("target", nargs="?", help="built-in port (numpy) or module:attribute")
+    c.add_argument("target", nargs="?", help=f"built-in port ({_builtins()}) or module:attribute; "
+                   "it runs in a worker process of its own, so a crash or hang fails only its case")
     c.add_argument("--cmd", metavar="PROGRAM", help="instead of TARGET: a program in any language that answers "
                    "kernel cases as JSON lines on stdin/stdout (fixtures/README.md)")
     c.add_argument("--dtype", action="append", choices=DTYPE_CHOICES,
                    help="with --cmd: only cases of this dtype (repeatable)")
     c.add_argument("--dialect", choices=_dialects(), metavar="NAME",
-                   help=f"dialect to judge against: {', '.join(_dialects())} (default: the port's, mxnet2)")
+                   help=f"dialect to judge against: {', '.join(_dialects())} (default: the port's; mxnet2 "
+                   "for module:attribute and --cmd)")
     c.add_argument("--level", default="all", choices=["kernel", "optimizer", "all"])
     c.add_argument("--seed", type=int, default=0, help="explore other sampled cases (default 0)")
     c.add_argument("--samples", type=int, default=200, help="sampled kernel cases (default 200)")
-    c.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per case before it fails as hung")
+    _port_process_options(c)
     c.add_argument("--case", help="run only this case id (the repro of a failure)")
     c.add_argument("--replay", metavar="JSON", help="run only this one case, given inline (the repro that "
                    "check prints for the smallest failing generated case)")
-    c.add_argument("--fixtures", help="fixture directory (default: the project's fixtures/)")
+    c.add_argument("--fixtures", help="fixture directory (default: the corpus that came with the package)")
     c.add_argument("--json", help="also write the report as JSON here (with provenance)")
     c.add_argument("--html", help="also write a self-contained HTML report here")
     c.add_argument("--expectations", metavar="FILE", help="known deviations (JSON list of {pattern, reason}); "
@@ -255,8 +293,8 @@ def build_parser():
     m.set_defaults(func=_cmd_matrix)
 
     f = sub.add_parser("fingerprint", help="which dialects a kernel-level port matches, and where it departs")
-    f.add_argument("target", help="built-in port (numpy) or module:attribute")
-    f.add_argument("--timeout", type=_seconds, default=10.0)
+    f.add_argument("target", help=f"built-in port ({_builtins()}) or module:attribute (run in a worker process)")
+    _port_process_options(f)
     f.add_argument("--json", help="also write the result as JSON here")
     _flush_option(f, "match against the dialects with subnormals flushed (DAZ/FTZ) or kept (IEEE); default: "
                      "the port's own mode, else each dialect's (the port's flushing is reported either way)")
@@ -266,7 +304,7 @@ def build_parser():
     s.add_argument("fixtures", help="fixture directory")
     s.add_argument("results", help="the port's RESULTS.jsonl")
     s.add_argument("--dialect", default="mxnet2", choices=_dialects(), metavar="NAME",
-                   help="which dialect's cases the port answers (default mxnet2)")
+                   help=f"which dialect's cases the port answers: {', '.join(_dialects())} (default mxnet2)")
     s.add_argument("--level", default="all", choices=["kernel", "optimizer", "all"],
                    help="kernel cases, optimizer sequences (mxnet2 only), or both (default)")
     s.add_argument("--json", help="also write the report as JSON here (with provenance)")

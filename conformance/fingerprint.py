@@ -17,7 +17,7 @@ import numpy as np
 import oracle
 from oracle.kernel import inexpressible
 
-from .check import PortFailure, _call
+from .check import PortFailure, as_runner
 from .families import DTYPES, _dtype_specials, plant_denormals, state_inputs
 from .judge import judge_output
 from .streams import Stream
@@ -128,10 +128,14 @@ def format_matrix(table) -> str:
     return "\n".join(lines)
 
 
-def fingerprint(port_step, timeout=10.0, modes=MODES):
+def fingerprint(port, timeout=10.0, modes=MODES):
     """{flush_denormals: {dialect: {family: 'match' | 'departs' | 'n/a' | 'error: ...'}}} for a
-    kernel-level port, for each denormal mode in ``modes``: the port runs once per probe, and
-    its outputs are judged in every mode."""
+    kernel-level port, for each denormal mode in ``modes``: a ``check.Runner``
+    (``isolation.IsolatedPort``: run in a worker) or a step callable (run here).  The port runs
+    once per probe, and its outputs are judged in every mode."""
+    from .ports import Port
+
+    runner = as_runner(port if not callable(port) else Port("callable", kernel=port))
     result = {m: {} for m in modes}
     for d in oracle.DIALECTS:
         rows = {m: {} for m in modes}
@@ -144,8 +148,9 @@ def fingerprint(port_step, timeout=10.0, modes=MODES):
                        if rows[m][fam] == "match"}
                 if not evs:
                     break
+                names = sorted(set(next(iter(evs.values())).outputs) - {"weight"})
                 try:
-                    got = _port_outputs(port_step, timeout, w, g, st, hp, next(iter(evs.values())))
+                    got = runner.outputs(w, g, st, hp, names, timeout)
                 except (PortFailure, ValueError, TypeError) as exc:
                     for m in evs:
                         rows[m][fam] = f"error: {str(exc)[:80]}"
@@ -156,14 +161,6 @@ def fingerprint(port_step, timeout=10.0, modes=MODES):
         for m in modes:
             result[m][d] = rows[m]
     return result
-
-
-def _port_outputs(port_step, timeout, w, g, st, hp, ev):
-    new_w, new_st = _call(port_step, timeout, w.copy(), g.copy(), {k: v.copy() for k, v in st.items()}, dict(hp))
-    got = dict(new_st, weight=new_w)
-    if set(got) != set(ev.outputs):
-        raise PortFailure(f"returned {sorted(got)}, the dialect has {sorted(ev.outputs)}")
-    return {k: np.asarray(v) for k, v in got.items()}
 
 
 def matches(result):

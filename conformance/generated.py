@@ -8,7 +8,7 @@
   hypothesis' shrinker: the first failing case is shrunk to the smallest case that still
   fails.  ``evaluate(spec)`` returns None (passes) or a failure dict; outcomes are cached
   per case, so replaying the generation costs no port calls, and at most ``budget`` new
-  cases (3 hangs) are tried before the shrinker is refused further candidates.
+  cases (3 hangs, 20 crashes) are tried before the shrinker is refused further candidates.
 * ``replay_text(spec)`` / ``replay_spec(text, dialect)`` -- one case as a line of JSON
   (bit patterns), for ``check --replay``; ``describe(shrunk, repro)`` prints a case.
 """
@@ -27,6 +27,7 @@ from .families import kernel_spec
 __all__ = ["sampled_specs", "shrink", "replay_text", "replay_spec", "failing_elements", "describe"]
 
 HANGS = 3  # timed-out candidates the shrinker may try
+CRASHES = 20  # candidates that crashed the port's process (each costs a restart)
 
 
 def _settings(count, shrinking):
@@ -81,17 +82,18 @@ def shrink(evaluate, dialect, seed, count, known=None, dtypes=None, budget=300):
     from hypothesis import reject
 
     outcomes = dict(known or {})
-    tried = {"new": 0, "hangs": 0}
+    tried = {"new": 0, "hung": 0, "crashed": 0}
 
     def body(spec):
         key = case_key(spec)
         if key not in outcomes:
-            if tried["new"] >= budget or tried["hangs"] >= HANGS:
+            if tried["new"] >= budget or tried["hung"] >= HANGS or tried["crashed"] >= CRASHES:
                 reject()  # out of budget: this candidate is not explored
             tried["new"] += 1
             outcomes[key] = evaluate(spec)
-            if outcomes[key] and "timed out" in (outcomes[key].get("error") or ""):
-                tried["hangs"] += 1
+            strike = (outcomes[key] or {}).get("strike")
+            if strike:
+                tried[strike] += 1
         if outcomes[key] is not None:
             raise _Fails(spec, outcomes[key])
 

@@ -17,7 +17,10 @@ its ``--replay`` repro), so pytest's reporting (``--junitxml`` included) applies
 A case matching an expectation is an expected failure (xfail, strict: it must
 fail); an expectation that matches no case, or a matched case that passes,
 is reported.  Loading and matching are ``conformance.expectations``, as in
-``check``.  The plugin is inert unless ``--rmsprop-port`` is given.
+``check``.  As with ``check``, the port runs in a worker process
+(``conformance.isolation``): a crash or hang fails only its test, and after
+three in a row the rest fail as not run.  The plugin is inert unless
+``--rmsprop-port`` is given.
 """
 from __future__ import annotations
 
@@ -26,19 +29,28 @@ import warnings
 
 import pytest
 
-__all__ = ["pytest_addoption", "pytest_configure", "pytest_collection_modifyitems"]
+__all__ = ["pytest_addoption", "pytest_configure", "pytest_collection_modifyitems", "pytest_unconfigure"]
 
 
 def pytest_addoption(parser):
+    from oracle.dialects import DIALECTS
+
+    from .ports import BUILTINS
+
     g = parser.getgroup("rmsprop", "RMSProp conformance")
-    g.addoption("--rmsprop-port", default=None, help="port to check: built-in name or module:attribute")
-    g.addoption("--rmsprop-dialect", default=None, help="dialect to judge against (default: the port's)")
+    g.addoption("--rmsprop-port", default=None,
+                help=f"port to check: a built-in name ({', '.join(BUILTINS)}) or module:attribute")
+    g.addoption("--rmsprop-dialect", default=None,
+                help=f"dialect to judge against: {', '.join(DIALECTS)} (default: the port's)")
     g.addoption("--rmsprop-level", default="all", choices=["kernel", "optimizer", "all"])
     g.addoption("--rmsprop-seed", type=int, default=0)
     g.addoption("--rmsprop-samples", type=int, default=200)
     g.addoption("--rmsprop-expectations", default=None, help="JSON file of known deviations")
     g.addoption("--rmsprop-flush-denormals", default=None, choices=["on", "off"],
                 help="judge with subnormals flushed (DAZ/FTZ) or kept; default: the port's own, else the dialect's")
+
+
+TIMEOUT = 10.0  # seconds per case
 
 
 class ConformanceCase(pytest.Item):
@@ -73,17 +85,18 @@ class CaseFailed(AssertionError):
     pass
 
 
-def _generated(port_step, target, dialect, seed, samples, flush):
+def _generated(port, target, dialect, seed, samples, flush):
     """``check``'s hypothesis phase as one test: fails with the smallest failing case and its repro."""
     import shlex
 
-    from .check import generated_phase, kernel_outputs
+    from .check import generated_phase
     from .generated import report_lines
     from .judge import Report
 
     report = Report(flush_denormals=flush)
-    generated_phase(report, lambda case: kernel_outputs(port_step, case, 10.0, flush), dialect, seed, samples,
-                    flush_denormals=flush)
+    generated_phase(report, lambda case: port.kernel_outputs(case, TIMEOUT, flush_denormals=flush), dialect, seed,
+                    samples, flush_denormals=flush,
+                    trial=lambda case: port.kernel_outputs(case, TIMEOUT, counted=False, flush_denormals=flush))
     bad = report.failures()
     if bad:
         raise CaseFailed(f"{len(bad)} of {len(report.cases)} generated cases fail ("
@@ -96,15 +109,14 @@ class ConformanceFile(pytest.File):
     def collect(self):
         from oracle import resolve_flush
 
-        from .check import run_kernel_case, run_optimizer_case
         from .corpus import load
         from .expectations import load as load_expectations
-        from .ports import resolve
+        from .isolation import IsolatedPort
         from .verify import default_fixture_dir
 
         cfg = self.config
         level = cfg.getoption("rmsprop_level")
-        port = resolve(cfg.getoption("rmsprop_port"), level)
+        port = cfg._rmsprop_port = IsolatedPort(cfg.getoption("rmsprop_port"), level)  # stopped at unconfigure
         dialect = cfg.getoption("rmsprop_dialect") or port.dialect
         chosen = {"on": True, "off": False, None: port.flush_denormals}[cfg.getoption("rmsprop_flush_denormals")]
         flush = resolve_flush(dialect, chosen)
@@ -112,16 +124,16 @@ class ConformanceFile(pytest.File):
             cfg._rmsprop_expectations = load_expectations(port.expectations)
         expectations = cfg._rmsprop_expectations
         cases = []
-        if level in ("kernel", "all") and port.kernel is not None:
-            cases += [(c, lambda c: run_kernel_case(port.kernel, c, 10.0, flush)) for _, _, c in load(default_fixture_dir())
+        if level in ("kernel", "all") and port.has_kernel:
+            cases += [(c, lambda c: port.kernel_verdicts(c, TIMEOUT, flush)) for _, _, c in load(default_fixture_dir())
                       if c["level"] == "kernel" and c["dialect"] == dialect]
             seed, samples = cfg.getoption("rmsprop_seed"), cfg.getoption("rmsprop_samples")
             if samples > 0:
                 cases.append(({"id": f"sampled/{dialect}/seed{seed}"},
-                              lambda c: _generated(port.kernel, cfg.getoption("rmsprop_port"), dialect, seed, samples,
+                              lambda c: _generated(port, cfg.getoption("rmsprop_port"), dialect, seed, samples,
                                                    flush)))
-        if level in ("optimizer", "all") and port.optimizer is not None and dialect == "mxnet2":
-            cases += [(c, lambda c: run_optimizer_case(port.optimizer, c, 10.0, flush, port.schedulers))
+        if level in ("optimizer", "all") and port.has_optimizer and dialect == "mxnet2":
+            cases += [(c, lambda c: port.optimizer_verdicts(c, TIMEOUT, flush))
                       for _, _, c in load(default_fixture_dir()) if c["level"] == "optimizer"]
         for case, runner in cases:
             match = expectations.match(case["id"]) if expectations is not None else None
@@ -131,7 +143,7 @@ class ConformanceFile(pytest.File):
 def pytest_configure(config):
     from .expectations import ExpectationsError, select
 
-    config._rmsprop_expectations = None
+    config._rmsprop_expectations = config._rmsprop_port = None
     path = config.getoption("rmsprop_expectations", None)
     if path:
         try:
@@ -154,3 +166,10 @@ def pytest_collection_modifyitems(session, config, items):
     for e in expectations.unused() if expectations is not None else []:
         warnings.warn(pytest.PytestWarning(f"rmsprop expectation {e.pattern!r} ({e.reason}) in {expectations.path} "
                                            f"matches no case"))
+
+
+def pytest_unconfigure(config):
+    """Stop the port's worker process."""
+    port = getattr(config, "_rmsprop_port", None)
+    if port is not None:
+        port.close()

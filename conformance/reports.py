@@ -39,8 +39,9 @@ def _version(dist):
         return getattr(sys.modules.get(dist), "__version__", None)
 
 
-def versions(port_name=None, target=None) -> dict:
-    """python, numpy, mpmath, jsonschema, hypothesis (when installed), this project, the port's libraries."""
+def versions(port_name=None, target=None, port_libraries=None) -> dict:
+    """python, numpy, mpmath, jsonschema, hypothesis (when installed), this project, the port's libraries
+    (``port_libraries`` when given, as the worker that imported the port found them)."""
     out = {"python": platform.python_version(), "platform": platform.platform()}
     for dist in ("numpy", "mpmath", "jsonschema", "hypothesis", "ml_dtypes", "rmsprop-conformance"):
         v = _version(dist)
@@ -49,7 +50,7 @@ def versions(port_name=None, target=None) -> dict:
     libs = PORT_LIBRARIES.get(port_name, [])
     if not libs and target and ":" in target:  # module:attribute: its top-level package, where it has a version
         libs = [target.split(":", 1)[0].split(".")[0]]
-    port = {lib: _version(lib) for lib in libs}
+    port = {lib: _version(lib) for lib in libs} if port_libraries is None else port_libraries
     out["port_libraries"] = {k: v for k, v in port.items() if v is not None}
     return out
 
@@ -73,15 +74,16 @@ def manifest_info(fixture_dir) -> dict:
 
 def provenance(command, *, fixture_dir, dialect, level, started, port_name=None, target=None, seed=None,
                samples=None, timeout=None, results=None, expectations=None, fixtures_arg=None,
-               smallest_failing_case=None, dtypes=None, flush_denormals=False) -> dict:
+               smallest_failing_case=None, dtypes=None, port_libraries=None, flush_denormals=False) -> dict:
     """Everything that says what produced a report; ``target`` as written on the command line
     (shell-quoted), ``started`` a ``time.time()`` taken before the run; ``smallest_failing_case``
     the text ``check`` prints for the shrunk (or replayed) case, with its ``--replay`` repro; ``dtypes``
     the ``--dtype`` choices of a ``--cmd`` run (they select the generated cases, so the repro keeps them);
+    ``port_libraries`` the versions of the port's libraries as the process that imported the port saw them;
     ``flush_denormals`` the denormal mode of the verdicts (the report itself records it), for the repro."""
     meta = {"command": command, "dialect": dialect, "level": level, "seed": seed, "samples": samples,
             "timeout": timeout, "port": None if port_name is None else {"name": port_name, "target": target},
-            "versions": versions(port_name, target), "fixtures": manifest_info(fixture_dir),
+            "versions": versions(port_name, target, port_libraries), "fixtures": manifest_info(fixture_dir),
             "expectations": None if expectations is None else expectations.to_json(),
             "started": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(timespec="seconds"),
             "wall_time_s": round(max(time.time() - started, 0.0), 3), "repro": None,

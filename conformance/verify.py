@@ -15,17 +15,31 @@ import tempfile
 
 from .corpus import FixtureError, generate, load
 
-__all__ = ["verify", "default_fixture_dir"]
+__all__ = ["verify", "default_fixture_dir", "fixture_dirs"]
+
+
+def fixture_dirs() -> list:
+    """Where the golden corpus may be, found through the package: ``conformance/fixtures/``
+    (package data of a wheel, an sdist build or a strict editable install), then the
+    ``fixtures/`` beside the package (the checkout, in a default editable install)."""
+    from importlib.resources import files
+
+    package = str(files("conformance"))
+    return [os.path.join(package, "fixtures"), os.path.join(os.path.dirname(package), "fixtures")]
 
 
 def default_fixture_dir(must_exist=True) -> str:
-    """The checkout's fixtures/ (found when installed with ``pip install -e .``)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    path = os.path.join(os.path.dirname(here), "fixtures")
-    if must_exist and not os.path.isfile(os.path.join(path, "MANIFEST.json")):
-        raise FixtureError(f"no golden fixtures at {path}: install from a checkout with "
-                           f"`pip install -e .`, or pass --fixtures DIR")
-    return path
+    """The corpus that came with this package (the first of ``fixture_dirs`` holding a manifest);
+    without ``must_exist``, where ``generate`` writes it (the checkout's, if no corpus is found)."""
+    dirs = fixture_dirs()
+    for path in dirs:
+        if os.path.isfile(os.path.join(path, "MANIFEST.json")):
+            return path
+    if must_exist:
+        raise FixtureError(f"no golden fixtures in {' or '.join(dirs)}: this installation of rmsprop-conformance "
+                           f"lacks its corpus; reinstall it (`pip install rmsprop-conformance`, or `pip install .` "
+                           f"from a checkout), or pass --fixtures DIR")
+    return dirs[-1]
 
 
 def verify(fixture_dir: str, regenerate=True, progress=False):

@@ -11,10 +11,10 @@ import pytest
 
 from conformance.cli import main
 from conformance.cmdport import case_line
-from conformance.corpus import build_manifest, load
+from conformance.corpus import load
+from tests.fixture_subsets import cut_corpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURES = os.path.join(ROOT, "fixtures")
 PORTS = os.path.join(ROOT, "tests", "ports")
 PY = shlex.quote(sys.executable)
 with open(os.path.join(ROOT, "conformance", "schema", "case.schema.json")) as _f:
@@ -27,24 +27,16 @@ MISBEHAVING = f"{PY} {shlex.quote(os.path.join(PORTS, 'misbehaving_cmd_port.py')
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory):
     """A small corpus cut from the committed one: per kernel family the first mxnet2 case of each
-    dtype, plus the epsilon-placement boundary cases (verbatim lines, fresh manifest)."""
-    out = tmp_path_factory.mktemp("mini")
-    for name in sorted(os.listdir(FIXTURES)):
-        if not name.endswith(".jsonl"):
-            continue
-        with open(os.path.join(FIXTURES, name)) as f:
-            header, *lines = f.read().splitlines()
-        keep, dtypes = [], set()
-        for text in lines:
-            case = json.loads(text)
-            if case["level"] == "kernel" and case["dialect"] == "mxnet2" and (
-                    case["dtype"] not in dtypes or "epsilon-placement" in case["id"]):
-                keep.append(text)
-                dtypes.add(case["dtype"])
-        if keep:
-            (out / name).write_text("\n".join([json.dumps(dict(json.loads(header), cases=len(keep)))] + keep) + "\n")
-    (out / "MANIFEST.json").write_text(json.dumps(build_manifest(str(out))))
-    return str(out)
+    dtype, plus the epsilon-placement boundary cases."""
+    seen = set()
+
+    def keep(name, case):
+        if case["level"] != "kernel" or case["dialect"] != "mxnet2":
+            return False
+        first = (name, case["dtype"]) not in seen
+        seen.add((name, case["dtype"]))
+        return first or "epsilon-placement" in case["id"]
+    return cut_corpus(tmp_path_factory.mktemp("mini"), keep)
 
 
 def check(*args, json_path=None):
@@ -237,3 +229,26 @@ def test_a_program_that_is_not_executable_exits_2(tmp_path, capsys):
     script.chmod(0o644)
     assert main(["check", "--cmd", str(script)]) == 2
     assert "cannot be started: Permission denied" in capsys.readouterr().err
+
+
+def test_a_program_crashing_on_every_case_is_given_up_after_three(mini, tmp_path, capsys):
+    """The shared process handling (conformance.process): three crashes in a row, then the rest
+    of the cases fail at once as not run, and the report is still written."""
+    ids = [c["id"] for _p, _n, c in load(mini)]
+    assert check("--cmd", f"{MISBEHAVING} exit '*'", "--fixtures", mini, "--samples", 5,
+                 json_path=tmp_path / "r.json") == 1
+    errors = [c["error"] for c in json.loads((tmp_path / "r.json").read_text())["cases"]]
+    assert len(errors) == len(ids) + 5
+    assert all(e.startswith("exited with status 3 before answering") for e in errors[:3])
+    assert set(errors[3:]) == {"not run: port crashed 3 times in a row"}
+    assert "GAVE UP" in capsys.readouterr().out
+
+
+def test_a_program_past_the_memory_limit_is_killed(mini, tmp_path):
+    hog = f"{PY} -c " + shlex.quote("hoard = []\nwhile True:\n    hoard.append(b'x' * (1 << 25))\n")
+    ids = [c["id"] for _p, _n, c in load(mini)]
+    assert check("--cmd", hog, "--fixtures", mini, "--samples", 0, "--memory-limit", 200,
+                 json_path=tmp_path / "r.json") == 1
+    errors = [c["error"] for c in json.loads((tmp_path / "r.json").read_text())["cases"]]
+    assert len(errors) == len(ids) and all(e.startswith("used over 200 MiB of memory (killed)") for e in errors[:3])
+    assert set(errors[3:]) == {"not run: port crashed 3 times in a row"}

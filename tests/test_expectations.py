@@ -1,5 +1,6 @@
 """Known deviations in ``check``/``score`` (--expectations): strict, counted apart, bad files refused."""
 import json
+import os
 
 import pytest
 
@@ -78,12 +79,15 @@ def test_a_matched_case_that_passes_fails_the_run(eps_inside_ids, tmp_path, caps
 
 
 def test_a_ports_default_file_applies_and_none_turns_it_off(eps_inside_ids, tmp_path, monkeypatch, capsys):
-    from tests.ports.kernel_ports import eps_inside
-
     failing, _, _ = eps_inside_ids
     exp = write(tmp_path, [{"pattern": cid, "reason": "known"} for cid in failing])
-    monkeypatch.setitem(ports.BUILTINS, "planted", lambda: ports.Port("planted", kernel=eps_inside,
-                                                                       expectations=str(exp)))
+    # a built-in port "planted" with a default file, registered where the port runs: the worker
+    # process, at its start (sitecustomize)
+    (tmp_path / "sitecustomize.py").write_text(
+        "from conformance import ports\nfrom tests.ports.kernel_ports import eps_inside\n"
+        f"ports.BUILTINS['planted'] = lambda: ports.Port('planted', kernel=eps_inside, expectations={str(exp)!r})\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), root, os.environ.get("PYTHONPATH", "")]))
     assert main(["check", "planted", *FAST]) == 0
     assert f"{len(failing)} known deviations, 0 failed" in capsys.readouterr().out
     assert main(["check", "planted", *FAST, "--expectations", "none"]) == 1

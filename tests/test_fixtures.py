@@ -164,11 +164,20 @@ def test_manifest_sha_matches_files():
         assert sha256_file(os.path.join(FIXTURES, name)) == entry["sha256"]
 
 
-def test_missing_default_fixtures_say_how_to_get_them(monkeypatch, tmp_path):
-    """A non-editable install has no fixtures/ beside the package: say so, and how to fix it."""
+def test_the_default_corpus_is_found_through_the_package():
     import conformance.verify as verify_mod
 
-    monkeypatch.setattr(verify_mod, "__file__", str(tmp_path / "conformance" / "verify.py"))
-    with pytest.raises(FixtureError, match=r"no golden fixtures at .*pip install -e \.`, or pass --fixtures DIR"):
+    assert verify_mod.default_fixture_dir() in verify_mod.fixture_dirs()
+    assert os.path.samefile(verify_mod.default_fixture_dir(), FIXTURES)  # this checkout's, one copy
+
+
+def test_missing_default_fixtures_say_how_to_get_them(monkeypatch, tmp_path):
+    """An installation without its corpus: say where it looked, and how to fix it."""
+    import conformance.verify as verify_mod
+
+    dirs = [str(tmp_path / "conformance" / "fixtures"), str(tmp_path / "fixtures")]
+    monkeypatch.setattr(verify_mod, "fixture_dirs", lambda: dirs)
+    with pytest.raises(FixtureError, match=r"no golden fixtures in .*conformance/fixtures or .*reinstall it.*"
+                                           r"or pass --fixtures DIR"):
         verify_mod.default_fixture_dir()
     assert verify_mod.default_fixture_dir(must_exist=False) == str(tmp_path / "fixtures")

@@ -1,4 +1,6 @@
 """Kernel-level ports for testing the judge: one faithful, the rest each with one planted defect."""
+import json
+import os
 import time
 
 import numpy as np
@@ -22,7 +24,9 @@ NUDGED = {"nudged": 0, "finite": 0}
 
 def one_ulp_off(weight, grad, state, hp):
     """The correctly rounded answer moved one ulp (alternating up/down) wherever it is not
-    exactly determined by the inputs (allowed >= one ulp: every computed, unclipped value)."""
+    exactly determined by the inputs (allowed >= one ulp: every computed, unclipped value).
+    The running tally is ``NUDGED``, also written to the file $NUDGED_TALLY when set (the
+    port runs in the judge's worker process)."""
     import oracle
 
     ev = oracle.evaluate(weight, grad, state, hp, "mxnet2")
@@ -38,6 +42,9 @@ def one_ulp_off(weight, grad, state, hp):
         out[name] = np.where(computed, moved, v).astype(v.dtype)
         NUDGED["nudged"] += int(computed.sum())
         NUDGED["finite"] += int(finite.sum())
+    if os.environ.get("NUDGED_TALLY"):
+        with open(os.environ["NUDGED_TALLY"], "w") as f:
+            json.dump(NUDGED, f)
     return out["weight"], {k: out[k] for k in state}
 
 

@@ -2,7 +2,7 @@
 
     python misbehaving_cmd_port.py MODE CASE-ID
 
-MODE, on the case CASE-ID:
+MODE, on the case CASE-ID (on every case when CASE-ID is '*'):
   hang        never answers              exit        exits with status 3 (a line on stderr first)
   abort       dies of SIGABRT            error       answers {"id", "error"}
   wrong-id    answers another id         not-json    writes a truncated JSON object
@@ -56,7 +56,7 @@ for line in sys.stdin:
     case = json.loads(line)
     if MODE == "stderr-flood":
         sys.stderr.write(("x" * 1023 + "\n") * 1024)
-    if case["id"] == TARGET:
+    if case["id"] == TARGET or TARGET == "*":
         misbehave(case, sys.stdout)
     else:
         sys.stdout.write(json.dumps(answer(case)) + "\n")
