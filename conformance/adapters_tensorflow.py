@@ -17,11 +17,10 @@ float32 per operation and keeps its subnormals.
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 
-from .adapters import _refuse
+from .adapters import _refuse, import_keras, keras_update
 
 __all__ = ["import_tensorflow", "import_keras_tf", "tensorflow_step", "keras_tf_step"]
 
@@ -53,43 +52,13 @@ def tensorflow_step(weight, grad, state, hp):
 
 def import_keras_tf():
     """Keras 3 on the TensorFlow backend; ImportError saying why when keras runs another backend."""
-    if "keras" not in sys.modules:
-        chosen = os.environ.get("KERAS_BACKEND", "tensorflow")
-        if chosen != "tensorflow":
-            raise ImportError(f"KERAS_BACKEND={chosen}: the keras-tf port runs Keras 3 on the TensorFlow backend "
-                              f"(set KERAS_BACKEND=tensorflow)")
-        os.environ["KERAS_BACKEND"] = "tensorflow"
     import_tensorflow()
-    import keras
-
-    backend = keras.backend.backend()
-    if backend != "tensorflow":
-        raise ImportError(f"keras is already imported with the {backend!r} backend; the keras-tf port needs "
-                          f"KERAS_BACKEND=tensorflow set before keras is first imported")
-    return keras
+    return import_keras("tensorflow")
 
 
 def keras_tf_step(weight, grad, state, hp):
     keras = import_keras_tf()
     import tensorflow as tf
 
-    _refuse(hp, "keras.optimizers.RMSprop", ("rescale_grad", "clip_weights"))
-    if hp["momentum"] < 0:
-        raise ValueError("keras.optimizers.RMSprop has no negative 'momentum' (it tracks momentum only when > 0)")
-    clip = hp["clip_gradient"]
     with tf.device("/CPU:0"):
-        var = keras.Variable(np.array(weight), dtype=weight.dtype.name)
-        opt = keras.optimizers.RMSprop(learning_rate=hp["lr"], rho=hp["rho"], momentum=hp["momentum"],
-                                       epsilon=hp["epsilon"], centered=hp["centered"],
-                                       weight_decay=hp["wd"] if hp["wd"] != 0 else None,
-                                       clipvalue=clip if clip >= 0 else None)
-        opt.build([var])
-        slots = {"var": opt._velocities}
-        if hp["centered"]:
-            slots["mean"] = opt._average_gradients
-        if hp["momentum"] > 0:
-            slots["mom"] = opt._momentums
-        for k, s in slots.items():
-            s[0].assign(np.array(state[k]))
-        opt.apply_gradients([(tf.constant(np.array(grad)), var)])
-        return var.value.numpy(), {k: s[0].value.numpy() for k, s in slots.items()}
+        return keras_update(keras, weight, grad, state, hp, tf.constant)

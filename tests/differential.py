@@ -3,14 +3,14 @@
 ``unfaithful`` lists the elements a real system produced that the oracle's verdict
 refuses; ``specials`` is the special-value palette of a dtype; ``special_grid`` pairs it
 for weight x gradient x var; ``generated_problems`` runs ``check``'s generated cases of a
-dialect through a real update.
+dialect through a real update (``outputs_of`` a port).
 """
 import numpy as np
 
 import oracle
 from conformance.generated import sampled_specs
 
-__all__ = ["unfaithful", "specials", "special_grid", "generated_problems", "MAX_REPORTED"]
+__all__ = ["unfaithful", "specials", "special_grid", "generated_problems", "outputs_of", "MAX_REPORTED"]
 
 MAX_REPORTED = 6
 
@@ -42,6 +42,14 @@ def special_grid(dtype, names):
     w, g, v = (a.reshape(-1).copy() for a in np.meshgrid(sv, sv, np.abs(sv), indexing="ij"))
     others = {"mean": g[::-1].copy(), "mom": w[::-1].copy()}
     return w, g, {k: (v if k == "var" else others[k]) for k in names}
+
+
+def outputs_of(step):
+    """A kernel-level port as ``run(weight, grad, state, hp) -> {output name: array}``."""
+    def run(weight, grad, state, hp):
+        new_w, new_state = step(weight, grad, state, hp)
+        return dict(new_state, weight=new_w)
+    return run
 
 
 def generated_problems(dialect, run, seed, count, flush):

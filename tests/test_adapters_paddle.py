@@ -13,7 +13,7 @@ import pytest
 import oracle
 from conformance.cli import main
 from tests.adapter_checks import caught_against, dialect_fixtures, fingerprint_is, one_step, passes_its_dialect
-from tests.differential import generated_problems, special_grid, unfaithful
+from tests.differential import generated_problems, outputs_of, special_grid, unfaithful
 
 pytestmark = pytest.mark.paddle
 
@@ -45,13 +45,6 @@ def flushing_step(paddle):
     if not paddle_flushing.usable():
         pytest.skip("setting MXCSR needs x86-64 with glibc's libm")
     return paddle_flushing
-
-
-def run_real(step):
-    def run(weight, grad, state, hp):
-        new_w, new_state = step(weight, grad, state, hp)
-        return dict(new_state, weight=new_w)
-    return run
 
 
 def unpadded_mom(paddle, var):
@@ -155,7 +148,7 @@ def test_paddle_keeps_subnormals(paddle_step, dtype):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_oracle_against_paddle_on_generated_cases(paddle_step, flushing_step, seed, mode):
     step = flushing_step.step if MODES[mode] else paddle_step
-    problems = generated_problems("paddle", run_real(step), seed, 120, flush=MODES[mode])
+    problems = generated_problems("paddle", outputs_of(step), seed, 120, flush=MODES[mode])
     assert not problems, "\n".join(problems[:40])
 
 
@@ -167,7 +160,7 @@ def test_oracle_against_paddle_on_special_value_pairings(paddle_step, flushing_s
     w, g, state = special_grid(dtype, ("mean", "var", "mom") if centered else ("var", "mom"))
     hp = oracle.normalize_hp(dict(lr=0.5, rho=0.5, momentum=0.5, epsilon=1e-6, wd=0.01, clip_gradient=100.0,
                                   centered=centered))
-    actual = run_real(flushing_step.step if flush else paddle_step)(w, g, state, hp)
+    actual = outputs_of(flushing_step.step if flush else paddle_step)(w, g, state, hp)
     inputs = dict(weight=w, grad=g, **state)
     problems = unfaithful(f"{dtype}-specials", oracle.evaluate(w, g, state, hp, "paddle", flush_denormals=flush),
                           actual, inputs, "paddle")

@@ -13,7 +13,7 @@ import pytest
 import oracle
 from oracle.formats import FORMATS
 from tests.adapter_checks import caught_against, fingerprint_is, one_step, passes_its_dialect
-from tests.differential import generated_problems, special_grid, unfaithful
+from tests.differential import generated_problems, outputs_of, special_grid, unfaithful
 
 pytestmark = pytest.mark.tensorflow
 
@@ -44,13 +44,6 @@ def keras_tf_step(tf):
     except ImportError as exc:
         pytest.skip(f"Keras 3 on the TensorFlow backend does not import: {exc} (tox -e tensorflow)")
     return keras_tf_step
-
-
-def run_real(step):
-    def run(weight, grad, state, hp):
-        new_w, new_state = step(weight, grad, state, hp)
-        return dict(new_state, weight=new_w)
-    return run
 
 
 # -- the raw training ops ------------------------------------------------------------------
@@ -149,7 +142,7 @@ def test_no_fused_multiply_add(tf_step):
 # -- the oracle against the raw ops --------------------------------------------------------
 @pytest.mark.parametrize("seed", SEEDS)
 def test_oracle_against_the_raw_ops_on_generated_cases(tf_step, seed):
-    problems = generated_problems("tensorflow", run_real(tf_step), seed, 150, flush=True)
+    problems = generated_problems("tensorflow", outputs_of(tf_step), seed, 150, flush=True)
     assert not problems, "\n".join(problems[:40])
 
 
@@ -159,7 +152,7 @@ def test_oracle_against_the_raw_ops_on_special_value_pairings(tf_step, dtype, ce
     w, g, state = special_grid(dtype, ("mean", "var", "mom") if centered else ("var", "mom"))
     hp = oracle.normalize_hp(dict(lr=0.5, rho=0.5, momentum=0.5, epsilon=1e-6, centered=centered))
     ev = oracle.evaluate(w, g, state, hp, "tensorflow", flush_denormals=True)
-    actual = run_real(tf_step)(w, g, state, hp)
+    actual = outputs_of(tf_step)(w, g, state, hp)
     problems = unfaithful(f"{dtype}-specials", ev, actual, dict(weight=w, grad=g, **state), "tensorflow")
     assert not problems, "\n".join(problems[:40])
     if dtype != "float16":  # the IEEE verdict refuses what TF computes on subnormals
@@ -187,7 +180,7 @@ def test_keras_tf_rounds_float64_weight_decay_to_float32(keras_tf_step):
 
 @pytest.mark.parametrize("seed", SEEDS[:2])
 def test_oracle_against_keras_tf_on_generated_cases(keras_tf_step, seed):
-    problems = generated_problems("keras-tf", run_real(keras_tf_step), seed, 100, flush=True)
+    problems = generated_problems("keras-tf", outputs_of(keras_tf_step), seed, 100, flush=True)
     assert not problems, "\n".join(problems[:40])
 
 
