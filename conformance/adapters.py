@@ -129,10 +129,10 @@ def import_keras(backend="jax"):
     return keras
 
 
-def keras_update(keras, weight, grad, state, hp, as_tensor):
+def keras_update(keras, weight, grad, state, hp, as_tensor, to_numpy=np.array):
     """One ``keras.optimizers.RMSprop`` update (either backend) of a fresh variable holding
     ``weight``, its slots set from ``state``; the gradient through ``as_tensor``.  Returns
-    (new_weight, new_state) as NumPy arrays."""
+    (new_weight, new_state), each a backend tensor through ``to_numpy``."""
     _refuse(hp, "keras.optimizers.RMSprop", ("rescale_grad", "clip_weights"))
     if hp["momentum"] < 0:
         raise ValueError("keras.optimizers.RMSprop has no negative 'momentum' (it tracks momentum only when > 0)")
@@ -151,8 +151,7 @@ def keras_update(keras, weight, grad, state, hp, as_tensor):
     for k, s in slots.items():
         s[0].assign(state[k].copy())
     opt.apply_gradients([(as_tensor(grad.copy()), var)])
-    numpy = keras.ops.convert_to_numpy
-    return numpy(var.value), {k: numpy(s[0].value) for k, s in slots.items()}
+    return to_numpy(var.value), {k: to_numpy(s[0].value) for k, s in slots.items()}
 
 
 def keras_step(weight, grad, state, hp):

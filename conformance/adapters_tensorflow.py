@@ -61,4 +61,4 @@ def keras_tf_step(weight, grad, state, hp):
     import tensorflow as tf
 
     with tf.device("/CPU:0"):
-        return keras_update(keras, weight, grad, state, hp, tf.constant)
+        return keras_update(keras, weight, grad, state, hp, tf.constant, lambda t: t.numpy())
