@@ -27,7 +27,7 @@ import numpy as np
 
 from oracle.kernel import NEUTRAL_HP
 
-__all__ = ["torch_step", "mxnet_step", "optax_step", "keras_step"]
+__all__ = ["torch_step", "mxnet_step", "optax_step", "keras_step", "keras_update"]
 
 
 def _refuse(hp, system, keys):
@@ -107,44 +107,56 @@ def optax_step(weight, grad, state, hp):
         return np.array(new_w), {k: np.array(v) for k, v in out.items()}
 
 
-def import_keras():
-    """Keras 3 on the JAX backend; ImportError saying why when keras runs another backend."""
+_BACKENDS = {"jax": ("keras", "JAX"), "tensorflow": ("keras-tf", "TensorFlow")}
+
+
+def import_keras(backend="jax"):
+    """Keras 3 on ``backend`` (the ``keras`` port: JAX; ``keras-tf``: TensorFlow); ImportError
+    saying why when keras runs another backend."""
+    port, name = _BACKENDS[backend]
     if "keras" not in sys.modules:
-        chosen = os.environ.get("KERAS_BACKEND", "jax")
-        if chosen != "jax":
-            raise ImportError(f"KERAS_BACKEND={chosen}: the keras port runs Keras 3 on the JAX backend "
-                              f"(set KERAS_BACKEND=jax)")
-        os.environ["KERAS_BACKEND"] = "jax"
+        chosen = os.environ.get("KERAS_BACKEND", backend)
+        if chosen != backend:
+            raise ImportError(f"KERAS_BACKEND={chosen}: the {port} port runs Keras 3 on the {name} backend "
+                              f"(set KERAS_BACKEND={backend})")
+        os.environ["KERAS_BACKEND"] = backend
     import keras
 
-    backend = keras.backend.backend()
-    if backend != "jax":
-        raise ImportError(f"keras is already imported with the {backend!r} backend; the keras port needs "
-                          f"KERAS_BACKEND=jax set before keras is first imported")
+    running = keras.backend.backend()
+    if running != backend:
+        raise ImportError(f"keras is already imported with the {running!r} backend; the {port} port needs "
+                          f"KERAS_BACKEND={backend} set before keras is first imported")
     return keras
+
+
+def keras_update(keras, weight, grad, state, hp, as_tensor, to_numpy=np.array):
+    """One ``keras.optimizers.RMSprop`` update (either backend) of a fresh variable holding
+    ``weight``, its slots set from ``state``; the gradient through ``as_tensor``.  Returns
+    (new_weight, new_state), each a backend tensor through ``to_numpy``."""
+    _refuse(hp, "keras.optimizers.RMSprop", ("rescale_grad", "clip_weights"))
+    if hp["momentum"] < 0:
+        raise ValueError("keras.optimizers.RMSprop has no negative 'momentum' (it tracks momentum only when > 0)")
+    clip = hp["clip_gradient"]
+    var = keras.Variable(weight.copy(), dtype=weight.dtype.name)
+    opt = keras.optimizers.RMSprop(learning_rate=hp["lr"], rho=hp["rho"], momentum=hp["momentum"],
+                                   epsilon=hp["epsilon"], centered=hp["centered"],
+                                   weight_decay=hp["wd"] if hp["wd"] != 0 else None,
+                                   clipvalue=clip if clip >= 0 else None)
+    opt.build([var])
+    slots = {"var": opt._velocities}
+    if hp["centered"]:
+        slots["mean"] = opt._average_gradients
+    if hp["momentum"] > 0:
+        slots["mom"] = opt._momentums
+    for k, s in slots.items():
+        s[0].assign(state[k].copy())
+    opt.apply_gradients([(as_tensor(grad.copy()), var)])
+    return to_numpy(var.value), {k: to_numpy(s[0].value) for k, s in slots.items()}
 
 
 def keras_step(weight, grad, state, hp):
     import jax
 
     keras = import_keras()
-    _refuse(hp, "keras.optimizers.RMSprop", ("rescale_grad", "clip_weights"))
-    if hp["momentum"] < 0:
-        raise ValueError("keras.optimizers.RMSprop has no negative 'momentum' (it tracks momentum only when > 0)")
-    clip = hp["clip_gradient"]
     with jax.enable_x64(True):
-        var = keras.Variable(weight.copy(), dtype=weight.dtype.name)
-        opt = keras.optimizers.RMSprop(learning_rate=hp["lr"], rho=hp["rho"], momentum=hp["momentum"],
-                                       epsilon=hp["epsilon"], centered=hp["centered"],
-                                       weight_decay=hp["wd"] if hp["wd"] != 0 else None,
-                                       clipvalue=clip if clip >= 0 else None)
-        opt.build([var])
-        slots = {"var": opt._velocities}
-        if hp["centered"]:
-            slots["mean"] = opt._average_gradients
-        if hp["momentum"] > 0:
-            slots["mom"] = opt._momentums
-        for k, s in slots.items():
-            s[0].assign(state[k].copy())
-        opt.apply_gradients([(jax.numpy.asarray(grad.copy()), var)])
-        return np.array(var.value), {k: np.array(s[0].value) for k, s in slots.items()}
+        return keras_update(keras, weight, grad, state, hp, jax.numpy.asarray)

@@ -91,7 +91,7 @@ def golden(spec, flush_denormals=None, other_mode=True) -> dict:
         line["hp"] = {k: (v if k == "centered" else encode_scalar(v)) for k, v in spec["hp"].items()}
         d = oracle.DIALECTS[spec["dialect"]]
         T = oracle.format_of(inp["weight"].dtype)
-        line["hp_kernel"] = {k: encode_scalar(v) for k, v in d.hyper(oracle.normalize_hp(spec["hp"]), T).items()}
+        line["hp_kernel"] = {k: encode_scalar(v) for k, v in d.hyper_for(flush)(oracle.normalize_hp(spec["hp"]), T).items()}
         line["inputs"] = {k: encode_array(v) for k, v in inp.items()}
         own = verdict(flush)
         line.update(own, flush_denormals=flush)

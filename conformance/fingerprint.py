@@ -18,7 +18,7 @@ import oracle
 from oracle.kernel import inexpressible
 
 from .check import PortFailure, as_runner
-from .families import DTYPES, _dtype_specials, plant_denormals, state_inputs
+from .families import DTYPES, _dtype_specials, dtypes_of, plant_denormals, state_inputs
 from .judge import judge_output
 from .streams import Stream
 
@@ -44,15 +44,16 @@ MODES = (False, True)  # flush_denormals: IEEE subnormals, DAZ/FTZ
 
 
 def probes(family, dialect, n=None):
-    """(dtype, weight, grad, state, hp) probe cases of ``family`` for ``dialect``; None where the
-    dialect cannot express the family's hyperparameters."""
+    """(dtype, weight, grad, state, hp) probe cases of ``family`` for ``dialect``, in the dtypes
+    its real system computes; None where the dialect cannot express the family."""
     d = oracle.DIALECTS[dialect]
     hp = dict(NEUTRAL, **PROBE_FAMILIES[family])
-    if inexpressible(dialect, hp):
+    dtypes = [t for t in family_dtypes(family) if t in dtypes_of(dialect)]
+    if inexpressible(dialect, hp) or not dtypes:
         return None
     n = n or (24 if family == "denormals" else 8)  # plant_denormals needs 20
     out = []
-    for dtype in (("float16",) if family == "float16-overflow" else DTYPES):
+    for dtype in dtypes:
         s = Stream(f"probe/{family}/{dtype}")
         inp = state_inputs(s, "torch", dtype, dict(hp, momentum=0.9), n)  # mean, var, mom for every dialect
         if family == "float16-overflow":
@@ -72,6 +73,11 @@ def probes(family, dialect, n=None):
             state[k] = inp[k] if k in inp else np.zeros(n, dtype)
         out.append((dtype, inp["weight"], inp["grad"], state, dict(hp)))
     return out
+
+
+def family_dtypes(family):
+    """The dtypes a probe family runs in (float16-overflow: float16 alone)."""
+    return ("float16",) if family == "float16-overflow" else DTYPES
 
 
 def _agree(ev_a, outputs_b, names):
@@ -96,9 +102,10 @@ def matrix(flush_denormals=None):
                 if evs[a] is None or evs[b] is None:
                     row[(a, b)] = None
                     continue
-                row[(a, b)] = {dt for (dt, ea), (_, eb) in zip(evs[a], evs[b])
-                               if _agree(ea, eb.outputs, set(ea.outputs) & set(eb.outputs))
-                               and _agree(eb, ea.outputs, set(ea.outputs) & set(eb.outputs))}
+                by_dtype = dict(evs[b])
+                row[(a, b)] = {dt for dt, ea in evs[a] if dt in by_dtype
+                               and _agree(ea, by_dtype[dt].outputs, set(ea.outputs) & set(by_dtype[dt].outputs))
+                               and _agree(by_dtype[dt], ea.outputs, set(ea.outputs) & set(by_dtype[dt].outputs))}
         table[fam] = row
     return table
 
@@ -114,7 +121,7 @@ def format_matrix(table) -> str:
             full, part, differ, na = [], [], [], []
             for fam, row in table.items():
                 got = row[(a, b)]
-                n_dtypes = 1 if fam == "float16-overflow" else len(DTYPES)
+                n_dtypes = len(set(family_dtypes(fam)) & set(dtypes_of(a)) & set(dtypes_of(b)))
                 if got is None:
                     na.append(fam)
                 elif len(got) == n_dtypes:

@@ -83,8 +83,29 @@ def _keras():
     return Port("keras", kernel=keras_step, dialect="keras")
 
 
+def _tensorflow():
+    from .adapters_tensorflow import import_tensorflow, tensorflow_step
+
+    import_tensorflow()
+    return Port("tensorflow", kernel=tensorflow_step, dialect="tensorflow", flush_denormals=True)
+
+
+def _keras_tf():
+    from .adapters_tensorflow import import_keras_tf, keras_tf_step
+
+    import_keras_tf()  # an ImportError when keras is missing or runs another backend
+    return Port("keras-tf", kernel=keras_tf_step, dialect="keras-tf", flush_denormals=True)
+
+
+def _paddle():
+    from .adapters_paddle import import_paddle, paddle_step
+
+    import_paddle()
+    return Port("paddle", kernel=paddle_step, dialect="paddle", flush_denormals=False)
+
+
 BUILTINS = {"numpy": _numpy, "cupy": _cupy, "torch": _torch, "mxnet": _mxnet, "mxnet2": _mxnet2, "optax": _optax,
-            "keras": _keras}
+            "keras": _keras, "tensorflow": _tensorflow, "keras-tf": _keras_tf, "paddle": _paddle}
 
 
 def resolve(target: str, level: str) -> Port:

@@ -26,7 +26,8 @@ FORMAT = "rmsprop-conformance-report"
 SCHEMA_VERSION = 1
 # distributions whose version describes a built-in port's own library
 PORT_LIBRARIES = {"numpy": ["numpy"], "cupy": ["cupy"], "torch": ["torch"], "mxnet": ["mxnet"], "mxnet2": ["mxnet"],
-                  "optax": ["optax", "jax"], "keras": ["keras", "jax"]}
+                  "optax": ["optax", "jax"], "keras": ["keras", "jax"], "tensorflow": ["tensorflow"],
+                  "keras-tf": ["keras", "tensorflow"], "paddle": ["paddlepaddle"]}
 
 
 def _version(dist):

@@ -20,7 +20,7 @@ What they draw:
 * ``kernel_cases(dialect, dtypes=None, families=None)`` -- a whole kernel case spec
   (``conformance.families.kernel_spec`` format) that ``conformance.corpus.golden``
   accepts, over every edge-case family in ``FAMILIES`` the dialect can express and every
-  dtype in ``dtypes`` (default float16, float32, float64).
+  dtype in ``dtypes`` (default the dialect's own of float16, float32, float64).
 
 Inputs are drawn element by element (one record of weight, grad and state values per
 element), so hypothesis shrinks a failing case towards a single element.  Every draw is
@@ -46,7 +46,7 @@ from oracle import DIALECTS, normalize_hp
 from oracle.formats import FORMATS, format_of, numpy_dtype
 from oracle.kernel import inexpressible
 
-from .families import BASE_HP, DTYPES, _hp_for, kernel_spec
+from .families import BASE_HP, _hp_for, dtypes_of, kernel_spec
 
 __all__ = ["FAMILIES", "special_values", "special_floats", "magnitudes", "tensors", "hyperparameters",
            "kernel_inputs", "states", "kernel_cases", "families_for", "edge_values"]
@@ -184,7 +184,8 @@ def hyperparameters(draw, dialect, family="mixed", centered=None):
     for k in BASE_HP:
         if k in DIALECTS[dialect].unsupported:
             continue
-        pool = st.sampled_from(edges[k] if k in stressed else _ORDINARY[k])
+        refused = {v for key, v in DIALECTS[dialect].refuses if key == k}
+        pool = st.sampled_from([v for v in (edges[k] if k in stressed else _ORDINARY[k]) if v not in refused])
         hp[k] = draw(st.one_of(pool, _FREE[k]) if k in _FREE else pool, label=k)
     if centered is None:
         centered = True if family == "centered" else draw(st.booleans(), label="centered")
@@ -276,7 +277,10 @@ def kernel_cases(draw, dialect, dtypes=None, families=None):
     if bad or not fams:
         raise ValueError(f"families {bad or fams} not expressible in dialect {dialect!r}; choose from {allowed}")
     family = draw(st.sampled_from(fams), label="family")
-    dtype = draw(st.sampled_from(tuple(dtypes or DTYPES)), label="dtype")
+    own = dtypes_of(dialect)
+    if dtypes is not None and not set(dtypes) <= set(own):
+        raise ValueError(f"dtypes {sorted(set(dtypes) - set(own))} not computed by dialect {dialect!r}; choose from {own}")
+    dtype = draw(st.sampled_from(tuple(dtypes or own)), label="dtype")
     hp = draw(hyperparameters(dialect, family), label="hp")
     inputs = draw(kernel_inputs(dialect, dtype, hp, family), label="inputs")
     return kernel_spec(f"hypothesis/{dialect}/{family}", [family], dialect, dtype, hp, inputs)

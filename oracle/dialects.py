@@ -8,6 +8,9 @@ intermediate leaves the compute format's range.  ``ops.store`` is a write to
 memory in the storage format: later reads see the rounded value, as in every
 real implementation (the state is a tensor).
 
+MXNet's own dialects are here; the other systems' rules are in ``dialects_other``.
+``DIALECTS`` is the registry of both.
+
 Notation: ``w`` weight, ``g`` gradient, ``var`` mean of g², ``mean`` mean of g,
 ``mom`` momentum buffer, ``T`` storage format, ``C`` compute format.
 """
@@ -17,13 +20,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable
 
-from .formats import FORMATS, Format
-from .hyper import dmlc_stof, mxnet_field, mxnet_scalar, python_double, to_format
+from . import dialects_other as other
+from .hyper import HP_KEYS, dmlc_stof, mxnet_field, mxnet_scalar, python_double
 
 __all__ = ["Dialect", "DIALECTS", "HP_KEYS"]
 
-HP_KEYS = ("lr", "rho", "momentum", "epsilon", "wd", "rescale_grad", "clip_gradient", "clip_weights")
-F32, F64 = FORMATS["float32"], FORMATS["float64"]
+ALL_DTYPES = ("float16", "float32", "float64", "bfloat16")
+_OPTIONAL_MOMENTUM = ("torch", "keras", "keras-tf", "optax")  # a mom buffer only when momentum != 0
+_ALWAYS_MOMENTUM = ("tensorflow", "paddle")  # mom always (centered or not)
 
 
 @dataclass(frozen=True)
@@ -35,16 +39,23 @@ class Dialect:
     compute: Callable = lambda T: T  # compute format of the arithmetic
     unsupported: tuple = ()  # hyperparameters this system has no equivalent of
     flushes: bool = False  # the real system flushes subnormals by default (DAZ/FTZ, see ``flushing``)
+    dtypes: tuple = ALL_DTYPES  # storage dtypes the real system's kernel takes
+    refuses: tuple = ()  # (hyperparameter, value) pairs the real system refuses
+    hyper_flushed: Callable = None  # the conversion as it runs under DAZ, where that differs
 
     def rule_for(self, flush_denormals: bool) -> Callable:
         """The rule as the hardware runs it with denormal flushing on or off."""
         return flushing(self.rule) if flush_denormals else self.rule
 
+    def hyper_for(self, flush_denormals: bool) -> Callable:
+        """The hyperparameter conversion with denormal flushing on or off."""
+        return self.hyper_flushed if flush_denormals and self.hyper_flushed else self.hyper
+
     def state_names(self, hp) -> tuple:
-        if self.name in ("torch", "keras", "optax"):
+        if self.name in _OPTIONAL_MOMENTUM:
             names = ("mean", "var") if hp["centered"] else ("var",)
             return names + (("mom",) if hp["momentum"] != 0 else ())
-        if self.name == "tensorflow":
+        if self.name in _ALWAYS_MOMENTUM:
             return ("mean", "var", "mom") if hp["centered"] else ("var", "mom")
         return ("mean", "var", "mom") if hp["centered"] else ("var",)
 
@@ -61,33 +72,6 @@ def _hp_mxnet_step(hp, T):
     h["clip_gradient"] = dmlc_stof(str(hp["clip_gradient"]))
     h["clip_weights"] = dmlc_stof(str(hp["clip_weights"]))
     h["one_minus_rho"] = mxnet_scalar(python_double(1 - Fraction(hp["rho"])), T)
-    return h
-
-
-def _hp_direct(hp, T):
-    """Python floats converted straight to the tensor dtype; 1 - rho is a Python float."""
-    h = {k: to_format(hp[k], T) for k in HP_KEYS}
-    h["one_minus_rho"] = to_format(python_double(1 - Fraction(hp["rho"])), T)
-    return h
-
-
-def _opmath(T: Format) -> Format:
-    """torch's CPU opmath type: float32 for 16-bit storage, else the storage type."""
-    return F32 if T.bits == 16 else T
-
-
-def _hp_torch(hp, T):
-    """Scalars in opmath; but a 16-bit tensor's add(alpha=) takes alpha in the tensor dtype."""
-    h = _hp_direct(hp, _opmath(T))
-    h["wd_alpha"] = to_format(hp["wd"], T)
-    h["neg_lr_alpha"] = to_format(-hp["lr"], T)
-    h["one_minus_rho"] = to_format(python_double(1 - Fraction(hp["rho"])), _opmath(T))
-    return h
-
-
-def _hp_keras(hp, T):
-    h = _hp_direct(hp, T)
-    h["lr"] = to_format(hp["lr"], F32, T)  # the learning rate is a float32 variable
     return h
 
 
@@ -178,50 +162,6 @@ def _rule_mxnet2_step(ops, w, g, st, h, hp, T):
     return out
 
 
-def _rule_torch(ops, w, g, st, h, hp, T):
-    """torch.optim.RMSprop: eps outside the root, lr outside the momentum buffer.
-
-    Each foreach/in-place op computes in opmath C and materializes a T tensor; on CPU
-    ``add(alpha=)``, ``addcmul`` (as fma(RN(value*t1), t2, self)) and ``lerp`` are fused
-    multiply-adds, and ``addcdiv`` is self + (value*t1)/t2.
-    """
-    if h["wd"] != 0:                                                         # grad.add(param, alpha=wd):
-        if T.bits == 16:                                                     # half: alpha*param rounded to T
-            g = ops.stage(ops.add(g, ops.stage(ops.mul(ops.const(h["wd_alpha"]), w), T)), T)
-        else:                                                                # fused in opmath
-            g = ops.stage(ops.fma(ops.const(h["wd"]), w, g), T)
-    omr = ops.const(h["one_minus_rho"])
-    var = ops.stage(ops.mul(st["var"], ops.const(h["rho"])), T)              # square_avg.mul_(alpha)
-    var = ops.store(ops.fma(ops.mul(omr, g), g, var), T)                     # .addcmul_(g, g, value=1-alpha)
-    out = {"var": var}
-    if hp["centered"]:
-        diff = ops.sub(g, st["mean"])                                        # grad_avg.lerp_(g, 1-alpha):
-        if abs(h["one_minus_rho"]) < 0.5:                                    # self + w*(end - self)
-            mean = ops.store(ops.fma(omr, diff, st["mean"]), T)
-        else:                                                                # end - (end - self)*(1 - w)
-            one_minus_w = ops.sub(ops.const(1.0), omr)
-            mean = ops.store(ops.fma(ops.neg(diff), one_minus_w, g), T)
-        out["mean"] = mean
-        rad = ops.stage(ops.fma(ops.neg(mean), mean, var), T)               # addcmul(mean, mean, value=-1)
-        avg = ops.stage(ops.sqrt(rad), T)
-    else:
-        avg = ops.stage(ops.sqrt(var), T)
-    avg = ops.stage(ops.add(avg, ops.const(h["epsilon"])), T)
-    neg_lr = ops.neg(ops.const(h["lr"]))
-    if hp["momentum"] != 0:
-        buf = ops.stage(ops.mul(st["mom"], ops.const(h["momentum"])), T)
-        buf = ops.store(ops.add(buf, ops.div(g, avg)), T)                    # buf.addcdiv_(g, avg)
-        out["mom"] = buf
-        if T.bits == 16:                                                     # param.add_(buf, alpha=-lr)
-            w_new = ops.add(w, ops.stage(ops.mul(ops.const(h["neg_lr_alpha"]), buf), T))
-        else:
-            w_new = ops.fma(neg_lr, buf, w)
-    else:
-        w_new = ops.add(w, ops.div(ops.mul(neg_lr, g), avg))                 # param.addcdiv_(g, avg, value=-lr)
-    out["weight"] = ops.store(w_new, T)
-    return out
-
-
 class _FlushingOps:
     """Arithmetic under DAZ/FTZ: operands and results that are subnormal in the compute
     format read and write as zeros of their sign (x86 MXCSR flushing, tininess after
@@ -260,6 +200,9 @@ class _FlushingOps:
     def clip(self, x, c):
         return self._f(self._ops.clip(x, c))
 
+    def fast_sqrt(self, a):
+        return self._f(self._ops.fast_sqrt(a, ftz=True))
+
 
 def flushing(rule):
     """``rule`` with denormals flushed: inputs read with DAZ, every operation's result with FTZ.
@@ -282,74 +225,6 @@ def flushing(rule):
     return flushing_rule
 
 
-def _rule_keras(ops, w, g, st, h, hp, T):
-    """Keras 3: decoupled decay w -= w*wd*lr first; eps inside the root; m = momentum*m + inc.
-
-    Decay runs whenever ``weight_decay`` is set (not None), even where it rounds to 0 in T;
-    ``clipvalue`` clips only when it is > 0 (``if self.clipvalue and self.clipvalue > 0``):
-    0 and negative values are off.
-    """
-    lr = ops.const(h["lr"])
-    if hp["wd"] != 0:
-        w = ops.store(ops.sub(w, ops.mul(ops.mul(w, ops.const(h["wd"])), lr)), T)
-    if hp["clip_gradient"] > 0:
-        g = ops.clip(g, ops.const(h["clip_gradient"]))
-    rho, omr = ops.const(h["rho"]), ops.const(h["one_minus_rho"])
-    var = ops.store(ops.add(ops.mul(rho, st["var"]), ops.mul(omr, ops.mul(g, g))), T)
-    out = {"var": var}
-    if hp["centered"]:
-        mean = ops.store(ops.add(ops.mul(rho, st["mean"]), ops.mul(omr, g)), T)
-        out["mean"] = mean
-        den = ops.add(ops.sub(var, ops.mul(mean, mean)), ops.const(h["epsilon"]))
-    else:
-        den = ops.add(var, ops.const(h["epsilon"]))
-    inc = ops.div(ops.mul(lr, g), ops.sqrt(den))
-    if hp["momentum"] != 0:
-        mom = ops.store(ops.add(ops.mul(ops.const(h["momentum"]), st["mom"]), inc), T)
-        out["mom"] = mom
-        inc = mom
-    out["weight"] = ops.store(ops.sub(w, inc), T)
-    return out
-
-
-def _rule_optax(ops, w, g, st, h, hp, T):
-    """optax.rmsprop: nu = (1-d) g² + d nu; g * rsqrt(nu [- mu²] + eps); * -lr; trace t = u + m t."""
-    rho, omr = ops.const(h["rho"]), ops.const(h["one_minus_rho"])
-    var = ops.store(ops.add(ops.mul(omr, ops.mul(g, g)), ops.mul(rho, st["var"])), T)
-    out = {"var": var}
-    if hp["centered"]:
-        mean = ops.store(ops.add(ops.mul(omr, g), ops.mul(rho, st["mean"])), T)
-        out["mean"] = mean
-        rad = ops.add(ops.sub(var, ops.mul(mean, mean)), ops.const(h["epsilon"]))
-    else:
-        rad = ops.add(var, ops.const(h["epsilon"]))
-    u = ops.mul(g, ops.div(ops.const(1.0), ops.sqrt(rad)))
-    u = ops.mul(u, ops.neg(ops.const(h["lr"])))
-    if hp["momentum"] != 0:
-        u = ops.store(ops.add(u, ops.mul(ops.const(h["momentum"]), st["mom"])), T)
-        out["mom"] = u
-    out["weight"] = ops.store(ops.add(w, u), T)
-    return out
-
-
-def _rule_tensorflow(ops, w, g, st, h, hp, T):
-    """ApplyRMSProp / ApplyCenteredRMSProp: ms += (g² - ms)(1 - rho); var -= mom (always)."""
-    omr = ops.sub(ops.const(1.0), ops.const(h["rho"]))
-    var = ops.store(ops.add(st["var"], ops.mul(ops.sub(ops.mul(g, g), st["var"]), omr)), T)
-    out = {"var": var}
-    if hp["centered"]:
-        mean = ops.store(ops.add(st["mean"], ops.mul(ops.sub(g, st["mean"]), omr)), T)
-        out["mean"] = mean
-        rad = ops.add(ops.sub(var, ops.mul(mean, mean)), ops.const(h["epsilon"]))
-    else:
-        rad = ops.add(var, ops.const(h["epsilon"]))
-    step = ops.div(ops.mul(g, ops.const(h["lr"])), ops.sqrt(rad))
-    mom = ops.store(ops.add(ops.mul(st["mom"], ops.const(h["momentum"])), step), T)
-    out["mom"] = mom
-    out["weight"] = ops.store(ops.sub(w, mom), T)
-    return out
-
-
 DIALECTS = {
     d.name: d
     for d in (
@@ -359,13 +234,20 @@ DIALECTS = {
                 _hp_mxnet_step, _rule_mxnet2_step),
         Dialect("mxnet1", "MXNet 1.9.1 rmsprop_update / rmspropalex_update",
                 _hp_mxnet, _rule_mxnet_fused(1)),
-        Dialect("torch", "torch.optim.RMSprop (for-loop and foreach)", _hp_torch, _rule_torch,
-                compute=_opmath, unsupported=("rescale_grad", "clip_gradient", "clip_weights")),
-        Dialect("keras", "Keras 3 RMSprop (JAX backend: DAZ/FTZ)", _hp_keras, _rule_keras,
+        Dialect("torch", "torch.optim.RMSprop (for-loop and foreach)", other.hp_torch, other.rule_torch,
+                compute=other.opmath, unsupported=("rescale_grad", "clip_gradient", "clip_weights")),
+        Dialect("keras", "Keras 3 RMSprop (JAX backend: DAZ/FTZ)", other.hp_keras, other.rule_keras,
                 unsupported=("rescale_grad", "clip_weights"), flushes=True),
-        Dialect("optax", "optax.rmsprop (eps inside the root; XLA: DAZ/FTZ)", _hp_direct, _rule_optax,
+        Dialect("keras-tf", "Keras 3 RMSprop on the TensorFlow backend (eager: DAZ/FTZ)", other.hp_keras_tf,
+                other.rule_keras, unsupported=("rescale_grad", "clip_weights"), flushes=True),
+        Dialect("optax", "optax.rmsprop (eps inside the root; XLA: DAZ/FTZ)", other.hp_direct, other.rule_optax,
                 unsupported=("wd", "rescale_grad", "clip_gradient", "clip_weights"), flushes=True),
-        Dialect("tensorflow", "tf.raw_ops.ApplyRMSProp / ApplyCenteredRMSProp", _hp_direct,
-                _rule_tensorflow, unsupported=("wd", "rescale_grad", "clip_gradient", "clip_weights")),
+        Dialect("tensorflow", "tf.raw_ops.ResourceApplyRMSProp / ResourceApplyCenteredRMSProp (eager: DAZ/FTZ)",
+                other.hp_tensorflow, other.rule_tensorflow,
+                unsupported=("wd", "rescale_grad", "clip_gradient", "clip_weights"), flushes=True),
+        Dialect("paddle", "paddle.optimizer.RMSProp, CPU rmsprop_ kernel (float32 roots: fast packet sqrt)",
+                other.hp_paddle, other.rule_paddle, unsupported=("rescale_grad", "clip_weights"),
+                dtypes=("float32", "float64"), refuses=(("clip_gradient", 0.0),),
+                hyper_flushed=other.hp_paddle_flushed),
     )
 }

@@ -244,6 +244,20 @@ class ExactOps:
             return NAN
         return self.node(_sqrt_fraction(a, self.prec))
 
+    def fast_sqrt(self, a, ftz=False):
+        """Eigen's fast-math float32 packet sqrt (``propagate.FAST_SQRT_REL``): the exact root
+        in range; +inf gives NaN (inf * rsqrt(inf) = inf * 0); a radicand that rounds below the
+        smallest normal, zeros included, is masked to +0.  ``ftz`` plays no part in the value."""
+        if isinstance(a, float):
+            return NAN if math.isnan(a) or a != 0 else 0.0
+        if isinstance(a, Enclosure):
+            raise TypeError("root of an irrational value: not expected in any dialect")
+        if a < 0:
+            return NAN
+        if a < self.fmt.tiny - self.fmt.eta / 2:
+            return 0.0
+        return self.sqrt(a)
+
     def clip(self, x, c):
         """clip(x, c) = c if x > c, -c if x < -c, else x (NaN and ±0 pass through)."""
         if isinstance(x, float) and (math.isnan(x) or x == 0):

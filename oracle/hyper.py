@@ -26,9 +26,11 @@ import numpy as np
 from .formats import FORMATS, Format
 from .rounding import round_value
 
-__all__ = ["to_format", "dmlc_stof", "dmlc_stod", "mxnet_field", "mxnet_scalar", "python_double"]
+__all__ = ["HP_KEYS", "to_format", "dmlc_stof", "dmlc_stod", "mxnet_field", "mxnet_scalar", "python_double"]
 
 F32, F64 = FORMATS["float32"], FORMATS["float64"]
+# the kernel-level hyperparameters (SPEC §3), besides the bool ``centered``
+HP_KEYS = ("lr", "rho", "momentum", "epsilon", "wd", "rescale_grad", "clip_gradient", "clip_weights")
 _NUMBER = re.compile(r"^(\d*)(?:\.(\d*))?(?:[eE]([+-]?)(\d+))?$")
 
 

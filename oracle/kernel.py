@@ -34,9 +34,11 @@ NEUTRAL_HP = {"wd": 0.0, "rescale_grad": 1.0, "clip_gradient": -1.0, "clip_weigh
 
 
 def inexpressible(dialect: str, hp: dict) -> list:
-    """The hyperparameters of ``hp`` set to a value ``dialect`` has no equivalent of."""
-    return [k for k in DIALECTS[dialect].unsupported
-            if hp[k] != NEUTRAL_HP[k] and not (k.startswith("clip") and hp[k] < 0)]
+    """The hyperparameters of ``hp`` set to a value ``dialect`` has no equivalent of, or
+    that its real system refuses (``Dialect.refuses``)."""
+    d = DIALECTS[dialect]
+    return [k for k in d.unsupported if hp[k] != NEUTRAL_HP[k] and not (k.startswith("clip") and hp[k] < 0)] + \
+        [k for k, v in d.refuses if hp[k] == v]
 
 
 @dataclass
@@ -99,11 +101,15 @@ def _validate(weight, grad, state, hp, dialect):
     hp = normalize_hp(hp)
     bad = inexpressible(dialect, hp)
     if bad:
-        raise ValueError(f"dialect {dialect!r} has no {bad[0]!r}: it must stay {NEUTRAL_HP[bad[0]]}")
+        if bad[0] in d.unsupported:
+            raise ValueError(f"dialect {dialect!r} has no {bad[0]!r}: it must stay {NEUTRAL_HP[bad[0]]}")
+        raise ValueError(f"dialect {dialect!r} refuses {bad[0]}={hp[bad[0]]!r} (its real system does)")
     for name, a in (("weight", weight), ("grad", grad)):
         if not isinstance(a, np.ndarray):
             raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
     T = format_of(weight.dtype)
+    if T.name not in d.dtypes:
+        raise ValueError(f"dialect {dialect!r} has no {T.name} kernel (its real system takes {', '.join(d.dtypes)})")
     if grad.dtype != weight.dtype or grad.shape != weight.shape:
         raise ValueError(f"grad is {grad.dtype}{grad.shape}, weight is {weight.dtype}{weight.shape}")
     if not isinstance(state, dict):
@@ -161,7 +167,7 @@ def evaluate(weight, grad, state, hp, dialect="mxnet2", *, flush_denormals=None,
     flush = resolve_flush(dialect, flush_denormals)
     rule = d.rule_for(flush)
     C = d.compute(T)
-    h = d.hyper(hp, T)
+    h = d.hyper_for(flush)(hp, T)
     shape = weight.shape
     flat = {"weight": weight.ravel(), "grad": grad.ravel()}
     flat.update({k: v.ravel() for k, v in state.items()})

@@ -34,9 +34,15 @@ import numpy as np
 
 from .formats import Format
 
-__all__ = ["Propagator"]
+__all__ = ["Propagator", "FAST_SQRT_REL"]
 
 _INFLATE = 1.0 + 2.0 ** -20
+# Eigen's fast-math float32 packet sqrt (Eigen 3.4, EIGEN_FAST_MATH; Paddle's CPU kernels):
+# y = a * x1, x1 = x0 * (1.5 - (a/2) * x0**2), x0 = rsqrtps(a) with |x0 * sqrt(a) - 1| <= 1.5 * 2**-12
+# (Intel SDM).  One exact Newton step leaves 1.5 e**2 + 0.5 e**3; its float32 roundings add at
+# most 7 u (u = 2**-24: five roundings, x0**2 subnormal for a >= 2**126 and a/2 for a < 2**-125).
+_RSQRT_EPS = 1.5 * 2.0 ** -12
+FAST_SQRT_REL = 1.5 * _RSQRT_EPS ** 2 + 0.5 * _RSQRT_EPS ** 3 + 7 * 2.0 ** -24
 
 
 class Propagator:
@@ -171,6 +177,24 @@ class Propagator:
         low = np.sqrt(np.maximum(av - ae, 0))
         e = ae / np.where(v + low > 0, v + low, 1)
         return self._finish(v, e)
+
+    def fast_sqrt(self, a, ftz=False):
+        """Eigen's fast packet sqrt (``ExactOps.fast_sqrt``): in bound mode the root may be off
+        by ``FAST_SQRT_REL`` relative; a radicand whose bound reaches the smallest normal may
+        be masked to +0 or not (marked).  Under flushing (``ftz``) x0**2 flushes to zero for
+        radicands >= 2**126, where the root is then off by half: those elements are marked."""
+        av, ae = a
+        lo = self.exact(self.fmt.tiny - self.fmt.eta / 2)
+        finite = np.isfinite(av)
+        self._mark(finite & (av - ae < lo) & (av + ae >= lo))
+        masked = finite & (av >= 0) & (av + ae < lo)
+        v, e = self.sqrt(a)
+        if self.mode == "bound":
+            e = e + FAST_SQRT_REL * np.where(np.isfinite(v), np.abs(v), 0)
+            if ftz:
+                self._mark(finite & (av + ae >= self.dtype.type(2.0) ** 126))
+        nan = np.isposinf(av)
+        return np.where(masked, 0.0, np.where(nan, np.nan, v)), np.where(masked | nan, 0, e)
 
     def clip(self, x, c):
         """Certainly saturated elements are exactly ±c; elsewhere clip is 1-Lipschitz."""

@@ -66,7 +66,8 @@ def test_float16_never_flushes(dialect):
 
 def test_each_dialect_takes_its_real_systems_default():
     assert {d: oracle.resolve_flush(d) for d in oracle.DIALECTS} == {
-        d: d in ("keras", "optax") for d in oracle.DIALECTS}  # JAX flushes on CPU; MXNet 2's own default is a port's
+        # JAX (XLA) and TensorFlow's eager ops flush on CPU; MXNet 2's own default is a port's
+        d: d in ("keras", "keras-tf", "optax", "tensorflow") for d in oracle.DIALECTS}
     assert oracle.resolve_flush("keras", False) is False and oracle.resolve_flush("mxnet2", True) is True
     with pytest.raises(TypeError, match="flush_denormals must be True, False or None"):
         oracle.resolve_flush("mxnet2", "yes")

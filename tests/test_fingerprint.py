@@ -2,7 +2,8 @@
 import json
 
 from conformance.cli import main
-from conformance.fingerprint import matrix
+from conformance.families import dtypes_of
+from conformance.fingerprint import family_dtypes, matrix
 
 P = "tests.ports.kernel_ports:"
 
@@ -38,8 +39,12 @@ def test_matrix_shows_the_documented_differences():
     assert t["clip-gradient"][("mxnet2", "torch")] is None             # torch has no clipping
     assert t["centered"][("mxnet2", "mxnet1")] == {"float16", "float32", "float64"}
     assert "float64" not in t["plain"][("mxnet2", "mxnet2-step")]      # float32 vs double hyperparameters
+    assert t["float16-overflow"][("paddle", "mxnet2")] is None         # Paddle's CPU kernel has no float16
+    assert t["clip-zero"][("paddle", "mxnet2")] is None                # ClipGradByValue refuses max=0
+    assert t["plain"][("paddle", "tensorflow")] == {"float32"}         # float64: Paddle's float32 attributes
+    assert t["weight-decay"][("keras", "keras-tf")] == {"float16", "float32"}  # float64: tf.cast via float32
     for fam, row in t.items():                                         # symmetric, and every dialect agrees with itself
         for (a, b), v in row.items():
             assert v == row[(b, a)]
             if a == b and v is not None:
-                assert v == ({"float16"} if fam == "float16-overflow" else {"float16", "float32", "float64"})
+                assert v == set(family_dtypes(fam)) & set(dtypes_of(a))

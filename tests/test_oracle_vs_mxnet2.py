@@ -16,24 +16,12 @@ import oracle  # noqa: E402
 from conformance.corpus import kernel_arrays, load  # noqa: E402
 from conformance.generated import sampled_specs  # noqa: E402
 from conformance.verify import default_fixture_dir  # noqa: E402
+from tests.differential import special_grid, specials, unfaithful  # noqa: E402
 
 pytestmark = pytest.mark.mxnet2
 
 MODES = {"flush": True, "keep": False}
 SEEDS = range(6)
-MAX_REPORTED = 6
-
-
-def _unfaithful(label, ev, actual, inputs):
-    verdict = ev.check(actual)
-    lines = []
-    for name, ok in verdict.items():
-        bad = np.flatnonzero(~ok.reshape(-1))
-        for i in bad[:MAX_REPORTED]:
-            ins = " ".join(f"{k}={float(v.reshape(-1)[i]).hex()}" for k, v in inputs.items())
-            lines.append(f"{label}: {name}[{i}] mxnet={float(actual[name].reshape(-1)[i]).hex()} "
-                         f"oracle={float(ev.outputs[name].reshape(-1)[i]).hex()} ({ins})")
-    return lines
 
 
 def _compare(label, spec, flush):
@@ -42,7 +30,7 @@ def _compare(label, spec, flush):
     ev = oracle.evaluate(inp["weight"], inp["grad"], state, spec["hp"], "mxnet2", flush_denormals=flush)
     with flushing(flush):
         actual = run_real(inp["weight"], inp["grad"], state, oracle.normalize_hp(spec["hp"]))
-    return _unfaithful(label, ev, actual, inp)
+    return unfaithful(label, ev, actual, inp, "mxnet")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -70,23 +58,15 @@ def test_fixture_cases(mode):
             actual = run_real(inputs["weight"], inputs["grad"], state, hp)
         ev = oracle.Evaluation("mxnet2", inputs["weight"].dtype, {k: v[0] for k, v in verdicts.items()},
                                {k: v[1] for k, v in verdicts.items()}, {k: v[2] for k, v in verdicts.items()})
-        problems += _unfaithful(case["id"], ev, actual, inputs)
+        problems += unfaithful(case["id"], ev, actual, inputs, "mxnet")
         _, other = kernel_arrays(case, not flush)
         ev_other = oracle.Evaluation("mxnet2", inputs["weight"].dtype, {k: v[0] for k, v in other.items()},
                                      {k: v[1] for k, v in other.items()}, {k: v[2] for k, v in other.items()})
-        if _unfaithful(case["id"], ev_other, actual, inputs):
+        if unfaithful(case["id"], ev_other, actual, inputs, "mxnet"):
             other_fails.add(case["id"])
     assert not problems, "\n".join(problems[:40])
     assert {c for c in other_fails if c.startswith("denormals/")} == {
         f"denormals/mxnet2/{dt}/{v}" for dt in ("float32", "float64") for v in ("plain", "centered")}
-
-
-def _specials(dtype):
-    fi = np.finfo(dtype)
-    eta = float(np.nextafter(np.zeros((), dtype), np.ones((), dtype)))
-    vals = [0.0, -0.0, np.inf, -np.inf, np.nan, eta, -eta, float(fi.tiny) - eta, float(fi.tiny) / 2,
-            float(fi.tiny), -float(fi.tiny), float(fi.max), -float(fi.max), 1.0, -1.5, 300.0]
-    return np.array(vals, dtype=dtype)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -94,13 +74,9 @@ def _specials(dtype):
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 def test_special_value_pairings(dtype, centered, mode):
     """Every pairing of ±0, ±inf, NaN, subnormals, ±tiny, ±max for weight x gradient x var."""
-    sv = _specials(dtype)
-    w, g, v = (a.reshape(-1).copy() for a in np.meshgrid(sv, sv, np.abs(sv), indexing="ij"))
     hp = dict(lr=0.5, rho=0.5, momentum=0.5, epsilon=1e-6, wd=0.0, rescale_grad=1.0, clip_gradient=-1.0,
               clip_weights=-1.0, centered=centered)
-    state = {"var": v}
-    if centered:
-        state.update(mean=g[::-1].copy(), mom=w[::-1].copy())
+    w, g, state = special_grid(dtype, ("mean", "var", "mom") if centered else ("var",))
     spec = {"inputs": dict(weight=w, grad=g, **state), "hp": hp}
     problems = _compare(f"{dtype}-specials", spec, MODES[mode])
     assert not problems, "\n".join(problems[:40])
@@ -108,7 +84,7 @@ def test_special_value_pairings(dtype, centered, mode):
 
 def test_float16_ignores_flushing():
     """MXNet 2's float16 kernels give the same bits with flushing on and off (subnormal halves kept)."""
-    sv = _specials("float16")
+    sv = specials("float16")
     w, g = (a.reshape(-1).copy() for a in np.meshgrid(sv, sv, indexing="ij"))
     for centered in (False, True):
         hp = oracle.normalize_hp(dict(lr=0.5, rho=0.5, momentum=0.5, epsilon=1e-3, centered=centered))
