@@ -15,11 +15,18 @@ NumPy's own casts (``npy_half_to_float`` / ``npy_float_to_half``):
   to a multiple of ``2**-24``), and a NaN becomes ``0x7c00 | max(payload >> 13, 1)``
   with its sign.
 
-Integer work is done in int64 (numba would turn mixed unsigned/signed integer
-arithmetic into float64); float constants are ``np.float32`` literals.
+Where the CPU converts between float16 and float32 itself (x86 with F16C, which
+numba targets when it compiles for the host; aarch64), the conversions are LLVM's
+``fpext``/``fptrunc`` (``vcvtph2ps``/``vcvtps2ph``), else the integer code below
+(``_soft_h2f``/``_soft_f2h``; integer work in int64, as numba turns mixed
+unsigned/signed arithmetic into float64).  The instructions give the same bits as
+NumPy for every value but one case: widening a signalling NaN quiets it.  No output
+can show that: every value the engine stores is the result of an arithmetic
+operation, which quiets a NaN anyway (and only quiet NaNs are ever narrowed).
 """
+import numba
 import numpy as np
-from llvmlite import ir
+from llvmlite import binding, ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
@@ -64,8 +71,41 @@ def bits_f32(typingctx, x):
     return types.float32(x), codegen
 
 
+def _hardware_half():
+    """Whether LLVM converts float16 <-> float32 with instructions of the target CPU."""
+    if numba.config.CPU_NAME not in (None, "host") or numba.config.CPU_FEATURES:
+        return False                       # a chosen target: do not count on its features
+    triple = binding.get_process_triple()
+    if triple.startswith(("x86_64", "i686", "i386")):
+        return bool(binding.get_host_cpu_features().get("f16c"))
+    return triple.startswith(("aarch64", "arm64"))
+
+
+HARDWARE_HALF = _hardware_half()
+
+
+@intrinsic
+def _hw_h2f(typingctx, h):
+    if h != types.uint16:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fpext(builder.bitcast(args[0], ir.HalfType()), ir.FloatType())
+    return types.float32(h), codegen
+
+
+@intrinsic
+def _hw_f2h(typingctx, f):
+    if f != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(builder.fptrunc(args[0], ir.HalfType()), ir.IntType(16))
+    return types.uint16(f), codegen
+
+
 @njit
-def h2f(h):
+def _soft_h2f(h):
     """float16 bits (uint16) -> float32, exactly."""
     x = np.int64(h)
     a = x & 0x7FFF
@@ -79,7 +119,7 @@ def h2f(h):
 
 
 @njit
-def f2h(f):
+def _soft_f2h(f):
     """float32 -> float16 bits (uint16), rounded to nearest even."""
     x = np.int64(f32_bits(f)) & 0xFFFFFFFF
     a = x & 0x7FFFFFFF
@@ -93,6 +133,10 @@ def f2h(f):
     else:
         r = (a + 0xFFF + ((a >> 13) & 1) - (112 << 23)) >> 13
     return np.uint16(r | ((x >> 16) & 0x8000))
+
+
+h2f = _hw_h2f if HARDWARE_HALF else _soft_h2f
+f2h = _hw_f2h if HARDWARE_HALF else _soft_f2h
 
 
 def ld(p, i):
