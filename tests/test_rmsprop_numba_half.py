@@ -6,6 +6,11 @@ every value but a signalling NaN gives the bits of NumPy's ``astype``; the integ
 code (``_soft_*``) also gives the NumPy engine's bits (:mod:`rmsprop._half`) for
 signalling NaNs, the CPU instructions (``_hw_*``, where available) quiet them (see
 :mod:`rmsprop._numba_half`)."""
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -80,3 +85,36 @@ def test_conversions_give_numpys_bits(impl):
     if impl == "soft":
         assert np.array_equal(out, mine.view(np.uint16))
     assert np.isnan(out[~quiet].view(np.float16)).all()
+
+
+SOFT = """
+import json, numpy as np, rmsprop
+from rmsprop import _numba_half, _numba_probe
+from tests.test_rmsprop_engine_bits import KERNEL_HP, kernel, special_triples
+assert not _numba_half.HARDWARE_HALF
+bad = [_numba_probe.probe(kind, centered, False, False)
+       for kind in ("float16", "float16+float32 master") for centered in (False, True)]
+base = special_triples(np.float16)
+outs = []
+for name in ("numpy", "numba"):
+    arrays = [a.copy() for a in base]
+    with rmsprop.settings(engine=name):
+        kernel(False, KERNEL_HP[1])(arrays)
+    outs.append(arrays)
+diff = [int(_numba_probe.differences(a, b).size) for a, b in zip(*outs)]
+print(json.dumps({"probe": bad, "diff": diff, "use": rmsprop.settings()["engine_in_use"]}))
+"""
+
+
+def test_the_integer_conversions_in_the_engine(tmp_path):
+    """With numba targeting a generic CPU (no F16C), the float16 kernels use the integer
+    conversions: they pass the self-check and give the NumPy engine's bits on every
+    special-value triple."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k != "RMSPROP_ENGINE"}
+    env.update(NUMBA_CPU_NAME="generic", NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=root)
+    r = subprocess.run([sys.executable, "-c", SOFT], env=env, capture_output=True, text=True,
+                       timeout=900, cwd=root)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out == {"probe": [None] * 4, "diff": [0, 0, 0], "use": "numba"}
