@@ -147,6 +147,7 @@ def test_settings_reports_threads_layer_cache_and_compile_times():
     first = s["numba_compile"]["non-centered float32 contiguous " +
                                ("threaded" if _numba_engine.threads(2) > 1 else "serial")]
     assert first["seconds"] >= 0 and first["cache"] in ("hit", "miss")
+    assert first["self_check_seconds"] >= 0
     assert s["numba_cache"]
 
 
