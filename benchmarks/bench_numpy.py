@@ -1,33 +1,42 @@
-"""Throughput of the production NumPy RMSProp against torch and naive NumPy.
+"""Throughput of the production RMSProp (both engines) against torch, naive NumPy
+and the memory-streaming floor.
 
 Run ``python3 benchmarks/bench_numpy.py`` (``--quick`` for a smoke run).  Each
-case is timed in this one process for three implementations:
+case is timed in this one process for these implementations:
 
-* ``rmsprop``: ``rmsprop.RMSProp.update`` / ``update_multi_precision`` (blocked,
-  threaded, validated);
+* ``numba`` / ``numpy``: ``rmsprop.RMSProp.update`` / ``update_multi_precision``
+  (validated, threaded) with the compiled engine and with the NumPy ufunc engine
+  (the numba column is skipped with a message if numba is not usable);
 * ``torch``: ``torch.optim.RMSprop(foreach=True)`` on CPU (skipped with a message
   if torch is missing); for float16 it keeps float32 master parameters, copies
   the float16 gradient into their ``.grad`` and copies the result back;
-* ``naive``: a direct NumPy transliteration of the update on whole arrays.
+* ``naive``: a direct NumPy transliteration of the update on whole arrays;
+* ``floor``: a plain numba loop over the compiled engine's own tables (same
+  tensors, same thread shares) that reads every array the update reads and writes
+  every array it writes, with one addition per element and no other arithmetic:
+  the streaming floor of this machine for those bytes, measured in the same run.
 
 Effective bandwidth counts each array element read or written once: float32
 non-centered moves 20 bytes per element (read w, g, var; write w, var), centered
 36 (read w, g, mean, var, mom; write w, mean, var, mom), float16 with float32
-master 20 (read g16, w32, var; write w32, var, w16).  The three implementations
-run in turn, round after round (``--repeats`` rounds; in each, per implementation,
-one untimed call then three timed ones); a time is the median of all its timed
-calls and a ratio ("vs torch", "vs naive") the median over the rounds of that
-round's median divided by ours; "torch rounds" gives the lowest and highest of
-the per-round ratios against torch, to show how much the machine's noise moves it.
-The gradients stay fixed between steps, which is fine for the handful of steps
-timed here.
+master 20 (read g16, w32, var; write w32, var, w16).  The implementations run in
+turn, round after round (``--repeats`` rounds; in each, per implementation, one
+untimed call then three timed ones); a time is the median of all its timed calls,
+and a ratio is the median over the rounds of that round's ratio of medians, with
+the lowest and highest per-round ratio beside it (how far the machine's noise
+moves it).  "vs torch" and "vs naive" are the other's time over ours (above 1:
+ours is faster); "floor share" is the floor's time over ours (1 would be the
+memory limit).  The gradients stay fixed between steps, which is fine for the
+handful of steps timed here.  The first call of each compiled kernel compiles it
+or loads it from numba's disk cache; those times are printed at the end.
 
-The ratios depend on the machine, so the run first prints the anchors they hang on
-(:func:`machine_anchors`): the engine makes one NumPy ufunc pass per rounded
-operation over cache-sized blocks (11 per block non-centered, 18 centered, in
-MXNet's order), while torch streams whole arrays from memory.  A machine whose
+The NumPy engine's ratios depend on the machine, so the run first prints the
+anchors they hang on (:func:`machine_anchors`): it makes one NumPy ufunc pass per
+rounded operation over cache-sized blocks (11 per block non-centered, 18 centered,
+in MXNet's order), while torch streams whole arrays from memory.  A machine whose
 in-cache passes are slow relative to its memory bandwidth, or whose threads share a
-core's throughput, gives lower ratios.
+core's throughput, gives lower ratios.  The compiled engine does every operation of
+an element in registers and is bounded by the floor.
 """
 import argparse
 import os
@@ -56,12 +65,11 @@ def tensor_sizes(n=500, lo=1, hi=100_000):
 
 
 def interleaved(fns, rounds, per_round=3):
-    """Median seconds per call of each callable (None stays None), the median over
-    rounds of each one's median divided by the first's, and the lowest and highest of
-    those per-round ratios.  Each round runs every callable in turn: one untimed call
-    (which absorbs what the previous one left behind, e.g. torch's OpenMP threads still
-    spinning), then ``per_round`` timed calls; a slow spell of this shared machine thus
-    hits all of them alike."""
+    """Median seconds per call of each callable (None stays None) and, per callable,
+    its median of each round.  Each round runs every callable in turn: one untimed
+    call (which absorbs what the previous one left behind, e.g. torch's OpenMP threads
+    still spinning), then ``per_round`` timed calls; a slow spell of this shared
+    machine thus hits all of them alike."""
     times = [[] for _ in fns]
     per = [[] for _ in fns]
     for _ in range(rounds):
@@ -76,11 +84,16 @@ def interleaved(fns, rounds, per_round=3):
                 mine.append(time.perf_counter() - t0)
             times[k] += mine
             per[k].append(statistics.median(mine))
-    med = [statistics.median(t) if t else None for t in times]
-    each = [[b / a for a, b in zip(per[0], p)] for p in per]
-    ratios = [statistics.median(r) if r else None for r in each]
-    spread = [(min(r), max(r)) if r else None for r in each]
-    return med, ratios, spread
+    return [statistics.median(t) if t else None for t in times], per
+
+
+def ratio(per, num, den):
+    """``(median, lowest, highest)`` over the rounds of ``per[num] / per[den]`` (round by
+    round), or None when either was not run."""
+    if not per[num] or not per[den]:
+        return None
+    r = [a / b for a, b in zip(per[num], per[den])]
+    return statistics.median(r), min(r), max(r)
 
 
 def machine_anchors(threads, rounds=7):
@@ -130,15 +143,20 @@ def make_data(sizes, dtype, seed=0):
     return ws, gs
 
 
-def ours(sizes, centered, f16):
+def ours(sizes, centered, f16, engine):
+    """``RMSProp.update`` (``update_multi_precision`` for float16) with ``engine``; the
+    callable and its optimizer."""
     ws, gs = make_data(sizes, np.float16 if f16 else np.float32)
     opt = rmsprop.RMSProp(learning_rate=LR, rho=RHO, momentum=MOM, epsilon=EPS,
                           centered=centered, multi_precision=f16)
     states = [opt.create_state_multi_precision(i, w) for i, w in enumerate(ws)]
     idx = list(range(len(ws)))
-    if f16:
-        return lambda: opt.update_multi_precision(idx, ws, gs, states)
-    return lambda: opt.update(idx, ws, gs, states)
+    step = opt.update_multi_precision if f16 else opt.update
+
+    def run():
+        rmsprop.configure(engine=engine)      # each optimizer keeps its own plan
+        step(idx, ws, gs, states)
+    return run, opt
 
 
 def naive(sizes, centered, f16):
@@ -192,6 +210,57 @@ def torch_case(sizes, centered, f16):
     return run
 
 
+def _stream_kernel():
+    """The floor's numba kernel: over the compiled engine's chunk table and thread shares,
+    read every array the update reads and write every array it writes (``v += g`` and
+    alike; with multi-precision ``w16 = g16`` and ``v += 1``)."""
+    import numba
+    from numba import prange
+    from rmsprop._numba_half import as_ptr
+    from rmsprop._numba_kernels import _NoAliasCompiler
+
+    @numba.njit(pipeline_class=_NoAliasCompiler, error_model="numpy")
+    def run(pw, pg, pv, pm, po, pl, n, one, km, kl):
+        for i in range(n):
+            if kl is None:
+                a = pg[i]
+            else:
+                pl[i] = pg[i]
+                a = one
+            pv[i] = pv[i] + a
+            if km is not None:
+                pm[i] = pm[i] + a
+                po[i] = po[i] + a
+            pw[i] = pw[i] + a
+
+    @numba.njit(parallel=True, nogil=True)
+    def stream(ch, starts, hp, fl, kw, kg, km, kl):
+        for t in prange(starts.size - 1):
+            for c in range(starts[t], starts[t + 1]):
+                run(as_ptr(ch[c, 0], kw), as_ptr(ch[c, 1], kg), as_ptr(ch[c, 2], kw),
+                    as_ptr(ch[c, 3], kw), as_ptr(ch[c, 4], kw), as_ptr(ch[c, 5], np.uint16(0)),
+                    ch[c, 6], kw + 1, km, kl)
+    return stream
+
+
+def floor_case(sizes, centered, f16):
+    """The streaming floor for a case: :func:`_stream_kernel` over the tables the compiled
+    engine made for an optimizer of its own (same sizes and dtypes, same thread shares)."""
+    import numba
+
+    from rmsprop import _numba_engine
+    run, opt = ours(sizes, centered, f16, "numba")
+    run()
+    groups = [g for g in opt._validated.plan.groups if g.chunks is not None]
+    stream = _stream_kernel()
+
+    def go():
+        numba.set_num_threads(_numba_engine.threads(rmsprop.get_config()["num_threads"]))
+        for g in groups:
+            stream(*_numba_engine._args(g, False))
+    return go
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=9)
@@ -207,35 +276,76 @@ def main(argv=None):
         (f"{len(many)} tensors f32 centered", many, True, False, 36),
         (f"{tag} f16 multi_precision", [big], False, True, 20),
     ]
+    info = rmsprop.settings(engine="auto")
+    compiled = info["engine_in_use"] == "numba"
     print(f"numpy {np.__version__}, torch {torch.__version__ if torch else 'missing'}, "
-          f"cpus {os.cpu_count()}, engine {rmsprop.get_config()}")
+          f"numba {info['numba'] or 'missing'}, cpus {os.cpu_count()}, "
+          f"engine settings {rmsprop.get_config()}")
     nthreads = rmsprop.get_config()["num_threads"]
     pass_ps, scale, gbs = machine_anchors(nthreads)
     print(f"machine: one in-cache float32 ufunc pass {pass_ps:.0f} ps/element on one thread; "
           f"{nthreads} threads together {scale:.2f}x one thread; one thread streaming "
           f"{gbs:.1f} GB/s")
+    if not compiled:
+        print(f"the numba engine and the floor are skipped: {info['engine_reason']}")
+    else:
+        print(f"numba threads {info['numba_threads']}, threading layer (after the first "
+              f"call) reported below")
     if torch is None:
         print("torch is not installed: torch columns are skipped (pip install torch)")
     else:
         print(f"torch threads {torch.get_num_threads()}")
-    hdr = (f"{'case':<28} {'elements':>9} | {'rmsprop ms':>10} {'GB/s':>6} | {'torch ms':>9} "
-           f"{'GB/s':>6} | {'naive ms':>9} {'GB/s':>6} | {'vs torch':>8} {'torch rounds':>12} "
-           f"{'vs naive':>8}")
+    names = ["numba", "numpy", "torch", "naive", "floor"]
+    rows = []
+    for name, sizes, centered, f16, bpe in cases:
+        fns = [None] * 5
+        if compiled:
+            fns[0] = ours(sizes, centered, f16, "numba")[0]
+            fns[0]()                                     # compiles or loads the kernels
+            fns[4] = floor_case(sizes, centered, f16)
+        fns[1] = ours(sizes, centered, f16, "numpy")[0]
+        fns[2], fns[3] = torch_case(sizes, centered, f16), naive(sizes, centered, f16)
+        med, per = interleaved(fns, args.repeats)
+        rows.append((name, sum(sizes), bpe, med, per))
+    rmsprop.configure(engine="auto")
+    _print_times(names, rows)
+    _print_ratios(rows)
+    if compiled:
+        info = rmsprop.settings()
+        print(f"numba threading layer: {info['numba_threading_layer']}; disk cache: "
+              f"{info['numba_cache']}")
+        for kernel, c in info["numba_compile"].items():
+            how = "loaded from the disk cache" if c["cache"] == "hit" else "compiled"
+            print(f"first call of the {kernel} kernel: {how} in {c['seconds']:.2f} s, "
+                  f"self-check {c['self_check_seconds']:.2f} s")
+
+
+def _cell(t, nbytes):
+    return f"{t * 1e3:9.2f} {nbytes / t / 1e9:6.1f}" if t else f"{'-':>9} {'-':>6}"
+
+
+def _print_times(names, rows):
+    hdr = f"{'case':<28} {'elements':>9} | " + " | ".join(f"{n + ' ms':>9} {'GB/s':>6}"
+                                                         for n in names)
     print(hdr)
     print("-" * len(hdr))
-    for name, sizes, centered, f16, bpe in cases:
-        n = sum(sizes)
-        (t_ours, t_torch, t_naive), (_, r_torch, r_naive), (_, s_torch, _) = interleaved(
-            [ours(sizes, centered, f16), torch_case(sizes, centered, f16),
-             naive(sizes, centered, f16)], args.repeats)
-        nbytes = n * bpe
-        tt = (f"{t_torch * 1e3:9.2f} {nbytes / t_torch / 1e9:6.1f}" if t_torch
-              else f"{'-':>9} {'-':>6}")
-        rt = (f"{r_torch:7.2f}x {s_torch[0]:5.2f}-{s_torch[1]:.2f}x" if t_torch
-              else f"{'-':>8} {'-':>12}")
-        print(f"{name:<28} {n:>9} | {t_ours * 1e3:10.2f} {nbytes / t_ours / 1e9:6.1f} | {tt} | "
-              f"{t_naive * 1e3:9.2f} {nbytes / t_naive / 1e9:6.1f} | {rt} "
-              f"{r_naive:7.2f}x")
+    for name, n, bpe, med, _ in rows:
+        print(f"{name:<28} {n:>9} | " + " | ".join(_cell(t, n * bpe) for t in med))
+
+
+def _print_ratios(rows):
+    cols = [("numba vs torch", 2, 0), ("numpy vs torch", 2, 1), ("numba floor share", 4, 0),
+            ("numpy floor share", 4, 1), ("numba vs numpy", 1, 0), ("numba vs naive", 3, 0)]
+    print("ratios: median over rounds [lowest-highest round]")
+    hdr = f"{'case':<28} | " + " | ".join(f"{c[0]:>18}" for c in cols)
+    print(hdr)
+    print("-" * len(hdr))
+    for name, _, _, _, per in rows:
+        cells = []
+        for _, num, den in cols:
+            r = ratio(per, num, den)
+            cells.append(f"{r[0]:5.2f}x [{r[1]:4.2f}-{r[2]:4.2f}]" if r else f"{'-':>18}")
+        print(f"{name:<28} | " + " | ".join(f"{c:>18}" for c in cells))
 
 
 if __name__ == "__main__":

@@ -5,12 +5,13 @@
 * :class:`RMSProp`: the ``mxnet.optimizer.RMSProp`` API;
 * :mod:`rmsprop.lr_scheduler`: MXNet learning-rate schedules;
 * :func:`rmsprop.port.step`: the conformance-suite port adapter;
-* :func:`configure` / :func:`settings`: block size and thread count.
+* :func:`configure` / :func:`settings`: engine (compiled numba or NumPy ufuncs),
+  block size and thread count.
 
 This package is numerically independent of ``oracle``.
 """
 from . import lr_scheduler, port
-from ._engine import configure, get_config, settings
+from ._settings import configure, get_config, settings
 from .ops import rmsprop_update, rmsprop_update_multi, rmspropalex_update, rmspropalex_update_multi
 from .optimizer import Optimizer, RMSProp
 

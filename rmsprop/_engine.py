@@ -25,70 +25,20 @@ import os
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import numpy as np
 
+from . import _settings
 from ._kernels import Scratch, narrow_into, update_block, widen_into
+from ._settings import cfg as _cfg
+from ._settings import configure, get_config, settings  # noqa: F401 - the engine's API
 
 _BLOCK_BYTES = 512 * 1024
-
-
-def _cpus():
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-class _Config:
-    block_size = None          # elements; None: _BLOCK_BYTES / itemsize
-    num_threads = max(1, min(_cpus(), 8))
-    small = None               # tensors up to this many elements are staged; None: block/8
-    min_parallel = 1 << 16     # below this many elements in total, stay single-threaded
-
-
-_cfg = _Config()
 _local = threading.local()
 _pool = None
 _pool_size = 0
 _pool_pid = None
 _pool_lock = threading.Lock()
-
-
-def configure(block_size=None, num_threads=None, small=None, min_parallel=None):
-    """Set the block size (elements), thread count, staging threshold and the
-    smallest total size that is split over threads.  Arguments left None keep
-    their current value; see :func:`settings` for a temporary change."""
-    if block_size is not None:
-        if int(block_size) < 1:
-            raise ValueError(f"block_size must be >= 1, got {block_size!r}")
-        _cfg.block_size = int(block_size)
-    if num_threads is not None:
-        if int(num_threads) < 1:
-            raise ValueError(f"num_threads must be >= 1, got {num_threads!r}")
-        _cfg.num_threads = int(num_threads)
-    if small is not None:
-        _cfg.small = int(small)
-    if min_parallel is not None:
-        _cfg.min_parallel = int(min_parallel)
-
-
-def get_config():
-    return {"block_size": _cfg.block_size, "num_threads": _cfg.num_threads,
-            "small": _cfg.small, "min_parallel": _cfg.min_parallel}
-
-
-@contextmanager
-def settings(**kwargs):
-    """Temporarily :func:`configure` the engine (``with settings(block_size=7): ...``)."""
-    old = get_config()
-    configure(**kwargs)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            setattr(_cfg, k, v)
 
 
 class Job:
@@ -346,20 +296,33 @@ class Plan:
     and ``shares``, one list of contiguous ranges per thread.  It refers to the jobs,
     not to their hyperparameters: it may run again after each job's ``p`` has been
     replaced, provided jobs that shared a ``p`` still do (staged groups are formed
-    per ``p``) -- the optimizer reuses it only then.  ``config`` records the engine
-    settings it was made under; :func:`execute` re-plans when they have changed."""
+    per ``p``) -- the optimizer reuses it only then (``any_rates`` is False; a plan
+    of the compiled engine, :class:`rmsprop._numba_engine.NumbaPlan`, runs with any).
+    ``config`` records the engine settings it was made under; :func:`execute`
+    re-plans when they have changed."""
 
     __slots__ = ("jobs", "serial", "shares", "config")
+    any_rates = False
 
 
 def _config_key():
-    return (_cfg.block_size, _cfg.num_threads, _cfg.small, _cfg.min_parallel)
+    return (_cfg.block_size, _cfg.num_threads, _cfg.small, _cfg.min_parallel,
+            _settings.engine_in_use())
 
 
 def make_plan(jobs):
-    """Plan validated jobs: pack, block and split them over the threads."""
+    """Plan validated jobs: pack, block and split them over the threads (or tabulate
+    them for the compiled engine when it is in use)."""
+    key = _config_key()
+    if key[-1] == "numba":
+        from . import _numba_engine
+        return _numba_engine.make_plan(jobs, key, _cfg.num_threads, _cfg.min_parallel)
+    return _numpy_plan(jobs, key)
+
+
+def _numpy_plan(jobs, key):
     plan = Plan()
-    plan.jobs, plan.config = jobs, _config_key()
+    plan.jobs, plan.config = jobs, key
     sized = _plan(jobs)
     direct = [(u, sz) for u, sz in sized if u[0] == 0]
     serial = [u for u, _ in sized if u[0] != 0]
@@ -374,16 +337,33 @@ def make_plan(jobs):
 
 def execute(plan):
     """Run a plan (in place) and return it, or the new plan made because the engine
-    settings have changed since; see :func:`run`."""
+    settings have changed since; see :func:`run`.  A compiled kernel that fails to
+    build or to pass its self-check (before any array is written) makes ``"auto"``
+    fall back to the NumPy engine and ``"numba"`` raise."""
     if plan.config != _config_key():
         plan = make_plan(plan.jobs)
+    if type(plan) is not Plan:
+        from . import _numba_engine
+        try:
+            _numba_engine.run(plan, _cfg.num_threads)
+            return plan
+        except _numba_engine.EngineError as exc:
+            if _cfg.engine == "numba":
+                raise
+            _settings.disable_numba(str(exc))
+            plan = make_plan(plan.jobs)
+    _run_numpy(plan)
+    return plan
+
+
+def _run_numpy(plan):
     if plan.serial:
         _work(plan.serial)
     shares = plan.shares
     if len(shares) <= 1:
         if shares:
             _work(shares[0])
-        return plan
+        return
     pool = _get_pool(len(shares) - 1)
     futures = [pool.submit(_work, sh) for sh in shares[1:]]
     try:
@@ -391,7 +371,11 @@ def execute(plan):
     finally:
         for f in futures:
             f.result()
-    return plan
+
+
+def run_numpy(jobs):
+    """Execute validated jobs with the NumPy engine, whatever engine is configured."""
+    _run_numpy(_numpy_plan(jobs, None))
 
 
 def run(jobs):

@@ -11,11 +11,15 @@ means a full validation.  Memory cannot move under the jobs: their views keep th
 arrays referenced, so ``ndarray.resize`` refuses.  The entry also keeps the engine's
 plan for the jobs (blocks, staged groups and their gather/scatter views).
 """
+import operator
+
 import numpy as np
 
 __all__ = ["Validated"]
 
 _ND = np.ndarray
+_META = operator.attrgetter("shape", "strides", "dtype")
+_WRITEABLE = operator.attrgetter("flags.writeable")
 
 
 def _frozen(state):
@@ -25,6 +29,7 @@ def _frozen(state):
 
 class Validated:
     __slots__ = ("key", "refs", "arrays", "meta", "outputs", "dtypes", "jobs", "plan")
+    # outputs: the output arrays among ``arrays`` (their writeable flag is re-checked)
 
     @classmethod
     def build(cls, key, refs, specs, dtypes, jobs):
@@ -46,15 +51,12 @@ class Validated:
                 outputs.append(True)
         if any(type(a) is not _ND for a in arrays) or any(type(w) is not _ND for w in refs[0]):
             return None   # a subclass was checked through a view: its own layout is not watched
-        self.arrays, self.outputs = arrays, outputs
-        self.meta = [(a.shape, a.strides, a.dtype) for a in arrays]
+        self.arrays = arrays
+        self.outputs = [a for a, out in zip(arrays, outputs) if out]
+        self.meta = list(map(_META, arrays))
         return self
 
     def still_valid(self, key):
         """Same objects (by id, kept alive here) with unchanged layout and writability."""
-        if key != self.key:
-            return False
-        for a, m, out in zip(self.arrays, self.meta, self.outputs):
-            if (a.shape, a.strides, a.dtype) != m or (out and not a.flags.writeable):
-                return False
-        return True
+        return key == self.key and list(map(_META, self.arrays)) == self.meta \
+            and all(map(_WRITEABLE, self.outputs))

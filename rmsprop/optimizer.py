@@ -150,13 +150,13 @@ class RMSProp(Optimizer):
         if hit is None:
             hit = self._validated = Validated.build(key, (weights, grads, states), specs,
                                                     dtypes, jobs)
-        elif uniform and hit.plan is not None:
-            # the plan comes from a call with uniform rates too: one Params per dtype
-            # then and now, hence the same staged groups
+        elif hit.plan is not None and (uniform or hit.plan.any_rates):
+            # the plan comes from a call with uniform rates too (one Params per dtype
+            # then and now, hence the same staged groups), or it runs with any rates
             hit.plan = _engine.execute(hit.plan)
             return
         plan = _engine.execute(_engine.make_plan(jobs))
-        if hit is not None and uniform:
+        if hit is not None and (uniform or plan.any_rates):
             hit.plan = plan
 
     def _spec(self, k, w, state, mp):

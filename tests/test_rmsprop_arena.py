@@ -3,6 +3,8 @@
 The in-place group path is compared bit for bit with the staged path (states that
 each own their memory) and with one update per tensor; tests also check that the
 in-place path is really taken, so a silent fall-back to staging would fail them.
+Groups are the NumPy engine's: those tests pin it (``numpy_engine``); the compiled
+engine updates arena states in place like any contiguous array.
 """
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ import rmsprop
 from rmsprop import _engine
 from rmsprop._arena import CHUNK_BLOCKS, Arena
 from tests import rmsprop_strategies as rs
+from tests.rmsprop_engines import engine, numpy_engine  # noqa: F401 - fixtures
 
 SIZES = [1, 7, 300, 2, 5000, 90_000, 0, 64, 1, 12_000, 3]
 
@@ -116,6 +119,7 @@ def _same(xs, ys):
         assert np.array_equal(rs.bits(x), rs.bits(y))
 
 
+@pytest.mark.usefixtures("numpy_engine")
 @pytest.mark.parametrize("mp", [False, True], ids=["float32", "float16-master"])
 @pytest.mark.parametrize("centered", [False, True], ids=["plain", "centered"])
 def test_in_place_groups_equal_staged_groups(centered, mp):
@@ -139,6 +143,7 @@ def test_in_place_groups_equal_staged_groups(centered, mp):
             assert any(np.shares_memory(views[name], b) for b in staging)
 
 
+@pytest.mark.usefixtures("numpy_engine")
 @pytest.mark.parametrize("centered", [False, True], ids=["plain", "centered"])
 def test_groups_end_at_chunk_ends_and_agree_with_per_tensor_updates(centered):
     # 1024-element blocks, chunks of 8192: groups [100, 300, 300, 300], then three 300s
@@ -157,6 +162,7 @@ def test_groups_end_at_chunk_ends_and_agree_with_per_tensor_updates(centered):
     assert all(views["v"].base.size == 8192 for views in _group_views(opt))   # in place
 
 
+@pytest.mark.usefixtures("numpy_engine")
 def test_a_group_straddling_two_buffers_is_staged():
     # states from two different buffers (not arena chunks): the engine does not split
     # the group, and the pieces are not adjacent, so the group is staged
@@ -176,6 +182,7 @@ def test_a_group_straddling_two_buffers_is_staged():
     assert _engine._adjacent([b1[:3], b1[3:]]).base is b1    # adjacent pieces of one buffer
 
 
+@pytest.mark.usefixtures("numpy_engine")
 def test_reordered_indices_fall_back_to_staging_with_the_same_result():
     order = list(range(len(SIZES)))[::-1]
     ref, _ = _run(True, False, own=True, order=order)
@@ -186,6 +193,7 @@ def test_reordered_indices_fall_back_to_staging_with_the_same_result():
         assert np.shares_memory(views["v"], s.sv)
 
 
+@pytest.mark.usefixtures("numpy_engine")
 @pytest.mark.parametrize("mp", [False, True], ids=["float32", "float16-master"])
 def test_weights_from_one_flat_buffer_are_updated_in_place(mp):
     # all staged sizes: a large tensor in between would break the adjacency (and its
@@ -200,6 +208,7 @@ def test_weights_from_one_flat_buffer_are_updated_in_place(mp):
                          and v[name].base.size == sum(sizes) for v in views)
 
 
+@pytest.mark.usefixtures("engine")
 def test_a_failed_update_leaves_arena_states_unchanged():
     opt = rmsprop.RMSProp(learning_rate=0.1, centered=True)
     ws = [np.ones(n, np.float32) for n in (3, 4, 5)]

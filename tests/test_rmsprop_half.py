@@ -5,6 +5,7 @@ import pytest
 
 import rmsprop
 from rmsprop._half import narrow, widen
+from tests.rmsprop_engines import engine  # noqa: F401 - fixture
 
 
 def test_widen_every_float16_exactly():
@@ -43,6 +44,7 @@ def test_narrow_matches_numpy_rounding():
     assert np.array_equal(got[~nan].view(np.uint16), ref[~nan].view(np.uint16))
 
 
+@pytest.mark.usefixtures("engine")
 @pytest.mark.parametrize("centered", [False, True])
 @pytest.mark.parametrize("cfg", [{}, {"small": 0}, {"small": 0, "block_size": 999},
                                  {"small": 1 << 20, "block_size": 1 << 20}])

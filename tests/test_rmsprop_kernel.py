@@ -14,6 +14,10 @@ from hypothesis import strategies as st
 
 import rmsprop
 from tests import rmsprop_strategies as rs
+from tests.rmsprop_engines import engine  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.usefixtures("engine")
+
 
 def test_float64_uses_float32_rounded_hyperparameters():
     w, g, var = np.zeros(1), np.ones(1), np.zeros(1)

@@ -13,6 +13,9 @@ import pytest
 
 import rmsprop
 from rmsprop.lr_scheduler import FactorScheduler
+from tests.rmsprop_engines import engine  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.usefixtures("engine")
 
 
 class Recorder:

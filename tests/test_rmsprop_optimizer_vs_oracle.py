@@ -5,12 +5,16 @@ begin_num_update, partial index lists, step vs fused_step and multi_precision; t
 driver is the one ``rmsprop-conformance check`` uses (re-synchronized each step,
 judged by the oracle's bound and classes only).
 """
+import pytest
 from hypothesis import given
 
 import rmsprop
 from conformance.check import run_optimizer_case
 from conformance.corpus import golden
 from tests import rmsprop_strategies as rs
+from tests.rmsprop_engines import engine  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.usefixtures("engine")
 
 
 @given(spec=rs.optimizer_specs())

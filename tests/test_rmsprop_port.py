@@ -6,6 +6,9 @@ from hypothesis import given
 import rmsprop
 from rmsprop.port import step
 from tests import rmsprop_strategies as rs
+from tests.rmsprop_engines import engine  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.usefixtures("engine")
 
 
 @given(case=rs.cases())

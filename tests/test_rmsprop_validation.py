@@ -3,6 +3,9 @@ import numpy as np
 import pytest
 
 import rmsprop
+from tests.rmsprop_engines import engine  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.usefixtures("engine")
 
 
 def arrays(n=4, dtype=np.float32, centered=False, seed=0):

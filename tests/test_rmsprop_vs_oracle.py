@@ -10,6 +10,10 @@ from hypothesis import HealthCheck, given, settings
 
 from rmsprop.port import step as production_step
 from tests import rmsprop_strategies as rs
+from tests.rmsprop_engines import engine  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.usefixtures("engine")
+
 
 oracle = pytest.importorskip("oracle")
 if not hasattr(oracle, "evaluate"):
