@@ -208,6 +208,9 @@ def build_manifest(out_dir: str) -> dict:
 
 
 # -- loading --------------------------------------------------------------------------------------
+_CHECKED = set()  # digests of the case lines check_case passed in this process
+
+
 def load(fixture_dir: str, check_sha=True):
     """Yield ``(path, line_number, case)`` for every case; FixtureError on any defect."""
     from .validate import check_case, check_header, check_manifest
@@ -245,7 +248,10 @@ def load(fixture_dir: str, check_sha=True):
                                f"manifest says {entry['cases']} (truncated?)")
         for no, text in enumerate(lines[1:], 2):
             case = _parse(path, no, text)
-            check_case(case, f"{path}:{no}")
+            key = hashlib.blake2b(text, digest_size=16).digest()
+            if key not in _CHECKED:  # a line that passed once in this process passes again
+                check_case(case, f"{path}:{no}")
+                _CHECKED.add(key)
             yield path, no, case
 
 

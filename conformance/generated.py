@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import copy
 import json
 import time
 
@@ -52,14 +53,21 @@ def _label(spec, dialect, seed, k):
     return dict(spec, id=f"sampled/{dialect}/seed{seed}/{k}", families=[f"sampled:{f}" for f in spec["families"]])
 
 
+_SAMPLED = {}  # (dialect, seed, count, dtypes) -> specs: generation is a function of these
+
+
 def sampled_specs(dialect, seed, count, dtypes=None):
-    """The ``count`` generated case specs of ``seed`` (a list, in generation order)."""
-    specs = []
-    if count > 0:
-        def body(spec):
-            specs.append(spec)
-        _run(body, dialect, seed, count, False, dtypes)
-    return [_label(s, dialect, seed, k) for k, s in enumerate(specs)]
+    """The ``count`` generated case specs of ``seed`` (a list, in generation order).  The
+    generation runs once per process for given arguments; each call gets its own copy."""
+    key = (dialect, seed, count, None if dtypes is None else tuple(dtypes))
+    if key not in _SAMPLED:
+        specs = []
+        if count > 0:
+            def body(spec):
+                specs.append(spec)
+            _run(body, dialect, seed, count, False, dtypes)
+        _SAMPLED[key] = [_label(s, dialect, seed, k) for k, s in enumerate(specs)]
+    return copy.deepcopy(_SAMPLED[key])
 
 
 def case_key(spec):

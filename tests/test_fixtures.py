@@ -181,3 +181,32 @@ def test_missing_default_fixtures_say_how_to_get_them(monkeypatch, tmp_path):
                                            r"or pass --fixtures DIR"):
         verify_mod.default_fixture_dir()
     assert verify_mod.default_fixture_dir(must_exist=False) == str(tmp_path / "fixtures")
+
+
+@pytest.mark.parametrize("where,bad", [
+    (("inputs", "grad", "bits", 0), "3F80"),        # upper case
+    (("inputs", "grad", "bits", 0), 7),             # not a string
+    (("inputs", "grad", "hex", 0), 1.5),            # a hex item that is not a string
+    (("class", "weight", 0), "subnormal"),          # not an element class
+], ids=["bits-upper-case", "bits-not-a-string", "hex-not-a-string", "unknown-class"])
+def test_the_element_lists_the_fast_schema_skips_are_still_checked(where, bad):
+    """check_case validates with the schema less its per-element lists, and checks those itself:
+    each such defect is refused, as the full schema refuses it."""
+    from jsonschema import Draft202012Validator
+
+    from conformance.corpus import FixtureError
+    from conformance.validate import check_case
+
+    with open(os.path.join(ROOT, "fixtures", "special-values.jsonl")) as f:
+        text = f.read().split("\n")[1]
+    case = json.loads(text)
+    check_case(json.loads(text), "x")  # the case as it is passes
+    obj = case
+    for k in where[:-1]:
+        obj = obj[k]
+    obj[where[-1]] = bad
+    with open(os.path.join(ROOT, "conformance", "schema", "case.schema.json")) as f:
+        schema = json.load(f)
+    assert not Draft202012Validator(schema).is_valid(case)
+    with pytest.raises(FixtureError, match="x: "):
+        check_case(case, "x")

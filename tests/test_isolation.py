@@ -128,8 +128,8 @@ def test_an_optimizer_port_crash_fails_only_its_sequence(corpus, tmp_path):
 
 
 def test_the_timeout_counts_per_optimizer_call_not_per_sequence(corpus, tmp_path):
-    """Ten updates of 0.4 s each pass under a 1 s timeout: the worker announces each call."""
-    r, cases = check("slow_optimizer", corpus, tmp_path, "--timeout", "1", "--case", "trajectory/10/float32/plain",
+    """Ten updates of 0.5 s each (5 s) pass under a 2 s timeout: the worker announces each call."""
+    r, cases = check("slow_optimizer", corpus, tmp_path, "--timeout", "2", "--case", "trajectory/10/float32/plain",
                      level="optimizer")
     assert r.returncode == 0 and [c["passed"] for c in cases] == [True], cases
 
