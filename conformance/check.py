@@ -147,7 +147,7 @@ def optimizer_outputs(factory, case, timeout, flush_denormals=None, schedulers=N
         for i, res in results.items():
             got = dict(_flat(states[i], centered, "master" in res), weight=weights[i])
             step[i] = {name: _as_array(got.get(name), f"step {k} index {i} {name}", expected).copy()
-                       for name, (expected, _allowed, _classes) in res.items()}
+                       for name, (expected, *_verdict) in res.items()}
             current[i] = {name: v[0] for name, v in res.items()}
         outputs.append(step)
     return outputs

@@ -34,7 +34,7 @@ from .validate import check_result
 
 __all__ = ["Program", "ProgramFailure", "case_line", "fixture_cases", "answer_arrays", "check_cmd"]
 
-VERDICT_KEYS = ("expected", "allowed", "class", "flush_denormals", "other_mode")
+VERDICT_KEYS = ("expected", "allowed", "class", "faithful", "flush_denormals", "other_mode")
 
 
 def case_line(case) -> str:

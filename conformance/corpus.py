@@ -23,10 +23,11 @@ from oracle.kernel import WORKING_PRECISION
 from .codec import CodecError, decode_array, decode_scalar, dtype_name, encode_array, encode_scalar
 from .families import kernel_families
 from .optimizer_cases import optimizer_families, run_oracle
+from .sets import decode_sets, encode_sets
 
 __all__ = ["SCHEMA_VERSION", "SEED", "FixtureError", "generate", "load", "golden", "dumps", "all_families"]
 
-SCHEMA_VERSION = 2  # 2: verdicts in both denormal modes (flush_denormals, other_mode)
+SCHEMA_VERSION = 3  # 2: verdicts in both denormal modes (flush_denormals, other_mode); 3: faithful sets
 SEED = "rmsprop-conformance/cases/v1"  # case inputs are SHA-256 streams of the case ids
 FORMAT = "rmsprop-conformance-fixtures"
 
@@ -58,10 +59,14 @@ def _encode_value(v):
     raise TypeError(f"cannot encode {v!r}")
 
 
-def _verdict(outputs, allowed, classes):
-    return {"expected": {k: encode_array(v) for k, v in outputs.items()},
-            "allowed": {k: encode_array(np.asarray(allowed[k], dtype=np.float64)) for k in outputs},
-            "class": {k: [str(c) for c in np.asarray(classes[k]).ravel()] for k in outputs}}
+def _verdict(outputs, allowed, classes, faithful):
+    out = {"expected": {k: encode_array(v) for k, v in outputs.items()},
+           "allowed": {k: encode_array(np.asarray(allowed[k], dtype=np.float64)) for k in outputs},
+           "class": {k: [str(c) for c in np.asarray(classes[k]).ravel()] for k in outputs}}
+    sets = encode_sets({k: classes[k] for k in outputs}, faithful)
+    if sets:
+        out["faithful"] = sets
+    return out
 
 
 def _other_mode(flush, verdict, other_verdict):
@@ -85,7 +90,7 @@ def golden(spec, flush_denormals=None, other_mode=True) -> dict:
 
         def verdict(mode):
             ev = oracle.evaluate(inp["weight"], inp["grad"], state, spec["hp"], dialect, flush_denormals=mode)
-            return _verdict(ev.outputs, ev.allowed, ev.classes)
+            return _verdict(ev.outputs, ev.allowed, ev.classes, ev.faithful)
 
         line = {k: spec[k] for k in ("id", "families", "level", "dialect", "dtype", "shape")}
         line["hp"] = {k: (v if k == "centered" else encode_scalar(v)) for k, v in spec["hp"].items()}
@@ -111,10 +116,10 @@ def golden(spec, flush_denormals=None, other_mode=True) -> dict:
     for st, res, other in zip(spec["steps"], steps, others):
         results = []
         for r, o in zip(res, other):
-            v = _verdict(r["outputs"], r["allowed"], r["classes"])
+            v = _verdict(r["outputs"], r["allowed"], r["classes"], r["faithful"])
             entry = dict(index=r["index"], dtypes={k: dtype_name(x) for k, x in r["outputs"].items()}, **v)
             if o is not None:
-                entry["other_mode"] = _other_mode(flush, v, _verdict(o["outputs"], o["allowed"], o["classes"]))
+                entry["other_mode"] = _other_mode(flush, v, _verdict(o["outputs"], o["allowed"], o["classes"], o["faithful"]))
             results.append(entry)
         line["steps"].append({"indices": st["indices"], "grads": [encode_array(g) for g in st["grads"]],
                               "results": results})
@@ -283,10 +288,12 @@ def _in_mode(block, flush_denormals, mode):
 def verdict_arrays(block, dtype, shape, dtypes=None, flush_denormals=None, mode=None):
     block = _in_mode(block, flush_denormals, mode)
     out = {}
+    classes = {k: np.array(block["class"][k], dtype="<U6").reshape(shape) for k in block["expected"]}
+    sets = decode_sets(block.get("faithful"), classes, shape)
     for k, v in block["expected"].items():
         dt = (dtypes or {}).get(k, dtype)
-        out[k] = (decode_array(v, dt, shape), decode_array(block["allowed"][k], "float64", shape),
-                  np.array(block["class"][k], dtype="<U6").reshape(shape))
+        out[k] = (decode_array(v, dt, shape), decode_array(block["allowed"][k], "float64", shape), classes[k],
+                  sets.get(k))
     return out
 
 

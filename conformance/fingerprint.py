@@ -81,7 +81,7 @@ def family_dtypes(family):
 
 
 def _agree(ev_a, outputs_b, names):
-    return all(judge_output(k, ev_a.outputs[k], ev_a.allowed[k], ev_a.classes[k], outputs_b[k]).failed == 0
+    return all(judge_output(k, ev_a.outputs[k], ev_a.allowed[k], ev_a.classes[k], ev_a.faithful.get(k), outputs_b[k]).failed == 0
                for k in names)
 
 

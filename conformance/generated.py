@@ -24,6 +24,7 @@ from oracle.bounds import accept
 
 from .codec import CodecError, decode_array, encode_array, hexfloat
 from .families import kernel_spec
+from .judge import describe_set
 
 __all__ = ["sampled_specs", "shrink", "replay_text", "replay_spec", "failing_elements", "describe"]
 
@@ -163,13 +164,15 @@ def _show(x, dtype):
 def failing_elements(verdicts, actual, limit=8):
     """Per failing output element: output, index, expected, actual, allowed, class (at most ``limit``)."""
     rows = []
-    for name, (expected, allowed, classes) in verdicts.items():
-        ok = accept(expected, allowed, classes, actual[name])
+    for name, (expected, allowed, classes, faithful) in verdicts.items():
+        ok = accept(expected, allowed, classes, actual[name], faithful)
         for idx in np.argwhere(~ok)[:limit]:
             i = tuple(int(j) for j in idx)
             rows.append({"output": name, "element": list(i), "expected": _show(expected[i], expected.dtype),
                          "actual": _show(actual[name][i], expected.dtype), "allowed": float(allowed[i]),
                          "class": str(classes[i])})
+            if classes[i] == "ill" and faithful is not None:
+                rows[-1]["faithful"] = describe_set(faithful, i)
     return rows
 
 
@@ -185,8 +188,12 @@ def describe(spec, failure, repro) -> str:
     if failure.get("error"):
         lines.append(f"  port failure: {failure['error']}")
     for r in failure.get("elements", []):
-        lines.append(f"  {r['output']}{r['element']}: expected {r['expected']}, got {r['actual']}, "
-                     f"allowed |error| <= {r['allowed']!r} (class {r['class']})")
+        if r.get("faithful"):
+            lines.append(f"  {r['output']}{r['element']}: expected {r['expected']}, got {r['actual']}, "
+                         f"ill-conditioned: a faithful port gives {r['faithful']}")
+        else:
+            lines.append(f"  {r['output']}{r['element']}: expected {r['expected']}, got {r['actual']}, "
+                         f"allowed |error| <= {r['allowed']!r} (class {r['class']})")
     lines.append(f"  repro: {repro}")
     return "\n".join(lines)
 

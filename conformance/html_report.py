@@ -141,18 +141,20 @@ def _meta(doc) -> str:
              ("started / wall time", f"{doc['started']} / {doc['wall_time_s']} s"),
              ("cases", f"{s['cases']} cases, {s['passed']} passed, {s['known_deviations']} known deviations, "
                        f"{s['unexpected_passes']} unexpected passes, {s['failed']} failed; "
-                       f"{s['ill_elements']} ill-conditioned elements")]
+                       f"{s['ill_elements']} ill-conditioned elements judged by their faithful sets, "
+                       f"{s['unconstrained_elements']} unconstrained"
+                       + "".join(f"; {r} {n}" for r, n in s["unconstrained_reasons"].items()))]
     return '<dl class="meta">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items) + "</dl>"
 
 
 def _table(doc) -> str:
-    cols = ["family", "dtype", "output", "cases", "failed", "known", "elements", "bad el.", "ill", "worst ulps",
+    cols = ["family", "dtype", "output", "cases", "failed", "known", "elements", "bad el.", "ill", "free", "worst ulps",
             "worst err/bound"]
     out = ["<table><tr>" + "".join(f"<th>{_e(c)}</th>" for c in cols) + "</tr>"]
     for r in doc["rows"]:
         cls = "fail" if r["failed_cases"] else ("known" if r["known_cases"] else "")
         cells = [r["family"], r["dtype"], r["output"]]
-        nums = [r["cases"], r["failed_cases"], r["known_cases"], r["elements"], r["failed"], r["ill"],
+        nums = [r["cases"], r["failed_cases"], r["known_cases"], r["elements"], r["failed"], r["ill"], r["free"],
                 _fmt(r["worst_ulps"]), _fmt(r["worst_ratio"])]
         out.append(f'<tr class="{cls}">' + "".join(f"<td>{_e(c)}</td>" for c in cells)
                    + "".join(f'<td class="n">{_e(n)}</td>' for n in nums) + "</tr>")

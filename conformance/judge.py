@@ -1,8 +1,10 @@
 """Judging outputs against golden verdicts, and the summary report.
 
 An element passes when ``oracle.bounds.accept`` says it is faithful (its class and
-``|actual - expected| <= allowed``).  Elements of class ``ill`` pass but are
-counted separately: they are never silently folded into the passes.  Nor are known
+``|actual - expected| <= allowed``).  An element of class ``ill`` passes when the port's
+value is in its faithful set (``oracle.faithful``); ill elements are counted, and those
+whose set holds every value (unconstrained: nothing a port returns there can fail) are
+counted apart with the reasons, never silently folded into the passes.  Nor are known
 deviations (``Report.apply_expectations``): a failing case matching an expectation
 is counted as a known deviation, a matching case that passes fails the run.
 """
@@ -14,8 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from oracle.bounds import accept
+from oracle.faithful import reason_names
+from oracle.formats import format_of
 
-__all__ = ["OutputVerdict", "judge_output", "Report"]
+__all__ = ["OutputVerdict", "judge_output", "Report", "describe_set", "unconstrained"]
 
 
 @dataclass
@@ -28,11 +32,27 @@ class OutputVerdict:
     worst_ulps: float
     worst_ratio: float  # |actual - expected| / allowed over the compared finite elements
     first_failure: dict | None = None
+    free: int = 0  # ill elements whose faithful set is every value (unconstrained)
+    free_why: dict = field(default_factory=dict)  # reason -> unconstrained elements it widened
 
 
-def judge_output(name, expected, allowed, classes, actual) -> OutputVerdict:
-    """Per-element verdict of one output array (shapes must match)."""
-    ok = accept(expected, allowed, classes, actual)
+def unconstrained(classes, faithful, fmt):
+    """(mask, reason -> count) of the ill elements left unconstrained by their faithful sets."""
+    ill = classes == "ill"
+    if faithful is None:
+        return ill, ({"no faithful set": int(ill.sum())} if ill.any() else {})
+    free = ill & faithful.unconstrained(fmt)
+    why = defaultdict(int)
+    for bits in faithful.why[free]:
+        for r in reason_names(int(bits)) or ["(none)"]:
+            why[r] += 1
+    return free, dict(sorted(why.items()))
+
+
+def judge_output(name, expected, allowed, classes, faithful, actual) -> OutputVerdict:
+    """Per-element verdict of one output array (shapes must match); ``faithful``: the
+    ``FaithfulSet`` of its ill elements (None: there are none, or any value goes)."""
+    ok = accept(expected, allowed, classes, actual, faithful)
     a = np.asarray(actual).astype(expected.dtype)
     e64, a64 = expected.astype(np.float64), a.astype(np.float64)
     with np.errstate(all="ignore"):
@@ -47,8 +67,25 @@ def judge_output(name, expected, allowed, classes, actual) -> OutputVerdict:
         i = tuple(int(j) for j in np.argwhere(failed)[0])
         first = {"element": list(i), "expected": float(e64[i]).hex(), "actual": float(a64[i]).hex(),
                  "allowed": float(allowed[i]), "class": str(classes[i])}
+        if classes[i] == "ill" and faithful is not None:
+            first["faithful"] = describe_set(faithful, i)
+    free, why = unconstrained(classes, faithful, format_of(expected.dtype))
     return OutputVerdict(name, str(expected.dtype), int(expected.size), int(failed.sum()),
-                         int((classes == "ill").sum()), float(ulps.max(initial=0)), float(ratio.max(initial=0)), first)
+                         int((classes == "ill").sum()), float(ulps.max(initial=0)), float(ratio.max(initial=0)), first,
+                         int(free.sum()), why)
+
+
+def describe_set(faithful, i) -> str:
+    """One element's faithful set as text, e.g. ``NaN, +inf or [-0x1p-3, 0x1.8p+2]``."""
+    from oracle.faithful import MAY_FINITE, MAY_NAN, MAY_NINF, MAY_PINF
+
+    may = int(faithful.may[i])
+    parts = [t for b, t in ((MAY_NAN, "NaN"), (MAY_PINF, "+inf"), (MAY_NINF, "-inf")) if may & b]
+    if may & MAY_FINITE:
+        parts.append(f"[{float(faithful.lo[i]).hex()}, {float(faithful.hi[i]).hex()}]")
+    text = " or ".join(parts) if parts else "(empty)"
+    why = reason_names(int(faithful.why[i]))
+    return text + (f" (widened by: {', '.join(why)})" if why else "")
 
 
 @dataclass
@@ -58,6 +95,7 @@ class _Row:
     elements: int = 0
     failed: int = 0
     ill: int = 0
+    free: int = 0  # unconstrained ill elements
     worst_ulps: float = 0.0
     worst_ratio: float = 0.0
     known_cases: int = 0  # failing cases that are known deviations (not counted in failed_cases)
@@ -87,6 +125,7 @@ class Report:
                     row.elements += o.elements
                     row.failed += o.failed
                     row.ill += o.ill
+                    row.free += o.free
                     row.worst_ulps = max(row.worst_ulps, o.worst_ulps)
                     row.worst_ratio = max(row.worst_ratio, o.worst_ratio)
 
@@ -133,6 +172,8 @@ class Report:
         return {"cases": len(self.cases), "passed": counts["passed"], "known_deviations": counts["known-deviation"],
                 "unexpected_passes": counts["unexpected-pass"], "failed": counts["failed"],
                 "ill_elements": sum(o["ill"] for c in self.cases for o in c["outputs"]),
+                "unconstrained_elements": sum(o["free"] for c in self.cases for o in c["outputs"]),
+                "unconstrained_reasons": _reasons(self.cases),
                 "failing_families": _families(self.failures()),
                 "known_deviation_families": _families(self.known_deviations())}
 
@@ -140,20 +181,23 @@ class Report:
         known = self.expectations is not None  # a "known" column only when expectations are in use
         head = f"{'family':22s} {'dtype':8s} {'output':7s} {'cases':>6s} {'failed':>6s} " \
                + (f"{'known':>6s} " if known else "") + f"{'elements':>9s} " \
-               f"{'bad el.':>8s} {'ill':>5s} {'worst ulps':>11s} {'worst err/bound':>15s}"
+               f"{'bad el.':>8s} {'ill':>5s} {'free':>5s} {'worst ulps':>11s} {'worst err/bound':>15s}"
         lines = [head, "-" * len(head)]
         for (fam, dt, name), r in sorted(self.rows.items()):
             lines.append(f"{fam:22s} {dt:8s} {name:7s} {r.cases:6d} {r.failed_cases:6d} "
                          + (f"{r.known_cases:6d} " if known else "") + f"{r.elements:9d} "
-                         f"{r.failed:8d} {r.ill:5d} {_num(r.worst_ulps):>11s} {_num(r.worst_ratio):>15s}")
+                         f"{r.failed:8d} {r.ill:5d} {r.free:5d} {_num(r.worst_ulps):>11s} {_num(r.worst_ratio):>15s}")
         s = self.summary()
         counts = f"{s['cases']} cases, {s['passed']} passed, "
         if known:
             counts += f"{s['known_deviations']} known deviations, "
         if s["unexpected_passes"]:
             counts += f"{s['unexpected_passes']} passed but expected to fail, "
-        lines.append(f"\n{counts}{s['failed']} failed; "
-                     f"{s['ill_elements']} ill-conditioned elements (any value accepted, see fixtures/README.md)")
+        free = s["unconstrained_elements"]
+        lines.append(f"\n{counts}{s['failed']} failed; {s['ill_elements']} ill-conditioned elements judged by their "
+                     f"faithful sets, {free} of them unconstrained (any value accepted"
+                     + (": " + ", ".join(f"{r} {n}" for r, n in s["unconstrained_reasons"].items()) if free else "")
+                     + "; see fixtures/README.md)")
         for label, fams in (("failing families", s["failing_families"]),
                             ("known deviations in", s["known_deviation_families"])):
             if fams:
@@ -172,6 +216,15 @@ def _failed_rows(case):
     names = {o["name"] for o in case["outputs"]} or {"(error)"}
     return [(fam, case["dtype"], name) for fam in case["families"] for name in sorted(names)
             if case["error"] is not None or any(o["failed"] for o in case["outputs"] if o["name"] == name)]
+
+
+def _reasons(cases) -> dict:
+    out = defaultdict(int)
+    for c in cases:
+        for o in c["outputs"]:
+            for r, n in o.get("free_why", {}).items():
+                out[r] += n
+    return dict(sorted(out.items()))
 
 
 def _families(cases) -> dict:

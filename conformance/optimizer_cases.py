@@ -82,14 +82,16 @@ def run_oracle(spec, flush_denormals=False):
         for i, ev in zip(idx, evs):
             is_mp = mp and opt.multi_precision and weights[i].dtype == np.float16
             outputs = dict(flatten_state(states[i], centered, is_mp), weight=weights[i])
-            allowed, classes = dict(ev.allowed), dict(ev.classes)
+            allowed, classes, faithful = dict(ev.allowed), dict(ev.classes), dict(ev.faithful)
             if is_mp:
                 master = ev.meta["master"]
                 allowed["master"] = ev.meta["master_allowed"]
                 classes["master"] = ev.meta["master_classes"]
+                if ev.meta["master_faithful"] is not None:
+                    faithful["master"] = ev.meta["master_faithful"]
                 outputs["master"] = master
             step_out.append(dict(index=i, outputs={k: v.copy() for k, v in outputs.items()},
-                                 allowed=allowed, classes=classes))
+                                 allowed=allowed, classes=classes, faithful=faithful))
         results.append(step_out)
     return results
 

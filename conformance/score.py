@@ -52,7 +52,7 @@ def decode_outputs(obj, verdicts, where):
     if set(got) != set(verdicts):
         raise FixtureError(f"{where}: outputs {sorted(got)}, expected exactly {sorted(verdicts)}")
     actual = {}
-    for name, (expected, _, _) in verdicts.items():
+    for name, (expected, *_verdict) in verdicts.items():
         try:
             actual[name] = decode_array(got[name], expected.dtype.name, expected.shape)
         except CodecError as exc:

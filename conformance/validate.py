@@ -8,7 +8,7 @@ from functools import lru_cache
 
 __all__ = ["check_case", "check_header", "check_manifest", "check_result", "SUPPORTED_SCHEMA_VERSIONS"]
 
-SUPPORTED_SCHEMA_VERSIONS = (2,)
+SUPPORTED_SCHEMA_VERSIONS = (3,)
 _HERE = os.path.join(os.path.dirname(__file__), "schema")
 _BITS = re.compile(r"[0-9a-f]{4}|[0-9a-f]{8}|[0-9a-f]{16}")  # case.schema.json's $defs/array bits items
 _CLASSES = frozenset(("finite", "nan", "+inf", "-inf", "ill"))  # and its $defs/verdict class items

@@ -16,7 +16,9 @@ Classes per output element:
   ``ill``     ill-conditioned: a divisor or radicand whose bound contains zero, or a
               value within its bound of the overflow threshold; very different
               results (NaN and a number, inf and a number) are all faithful, so
-              any value is accepted and the element is reported as ill.
+              the port must give a member of the element's faithful set
+              (``faithful.py``: NaN and ±inf where reachable, an interval for the
+              finite branch); an element whose set is every value is unconstrained.
 """
 from __future__ import annotations
 
@@ -77,13 +79,16 @@ def classify(bits_array: np.ndarray, fmt: Format, ill: np.ndarray) -> np.ndarray
     return cls
 
 
-def accept(expected: np.ndarray, allowed: np.ndarray, cls: np.ndarray, actual: np.ndarray) -> np.ndarray:
-    """True where ``actual`` is a faithful value for the oracle's ``expected``."""
+def accept(expected: np.ndarray, allowed: np.ndarray, cls: np.ndarray, actual: np.ndarray,
+           faithful=None) -> np.ndarray:
+    """True where ``actual`` is a faithful value for the oracle's ``expected``; an ``ill``
+    element is judged by its faithful set (``faithful.FaithfulSet``; None: any value)."""
     fmt = format_of(expected.dtype)
     e = expected.astype(np.float64)
     a = np.asarray(actual).astype(expected.dtype).astype(np.float64)
     ok = np.zeros(e.shape, dtype=bool)
-    ok |= cls == "ill"
+    ill = cls == "ill"
+    ok |= ill if faithful is None else ill & faithful.contains(a)
     ok |= (cls == "nan") & np.isnan(a)
     ok |= (cls == "+inf") & (a == np.inf)
     ok |= (cls == "-inf") & (a == -np.inf)

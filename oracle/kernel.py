@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .bounds import accept, classify, run_bound_model
+from .bounds import accept, bound_dtype, classify, run_bound_model
 from .dialects import DIALECTS, HP_KEYS
 from .exact import ExactOps, NeedPrecision
+from .faithful import faithful_sets
 from .formats import bits_of_array, decode, format_of, numpy_dtype
 from .propagate import Propagator
 
@@ -50,6 +51,7 @@ class Evaluation:
     outputs: dict  # name -> correctly rounded array (storage dtype)
     allowed: dict  # name -> float64 array: faithful ports satisfy |port - oracle| <= allowed
     classes: dict  # name -> str array: finite, nan, +inf, -inf, ill
+    faithful: dict = field(default_factory=dict)  # name -> faithful.FaithfulSet, outputs with ill elements
     exact_elements: int = 0  # elements that needed the exact path
     max_precision: int = 0  # the largest working precision used
     meta: dict = field(default_factory=dict)
@@ -65,7 +67,7 @@ class Evaluation:
             a = np.asarray(actual[name])
             if a.shape != expected.shape:
                 raise ValueError(f"output {name!r}: shape {a.shape} != expected {expected.shape}")
-            out[name] = accept(expected, self.allowed[name], self.classes[name], a)
+            out[name] = accept(expected, self.allowed[name], self.classes[name], a, self.faithful.get(name))
         return out
 
 
@@ -210,7 +212,14 @@ def evaluate(weight, grad, state, hp, dialect="mxnet2", *, flush_denormals=None,
     dt = numpy_dtype(T)
     outputs = {k: bits[k].reshape(shape).view(dt) for k in out_names}
     classes = {k: classify(bits[k].reshape(shape), T, ill[k]) for k in out_names}
-    return Evaluation(dialect, np.dtype(dt), outputs, allowed, classes,
+    faithful = {}
+    ill_any = np.zeros(shape, dtype=bool)
+    for k in out_names:
+        ill_any |= ill[k]
+    if ill_any.any():  # the ill elements are judged by their faithful sets
+        sets = faithful_sets(rule, C, T, weight, grad, state, h, hp, ill_any, outputs, bound_dtype(T))
+        faithful = {k: sets[k] for k in out_names if ill[k].any()}
+    return Evaluation(dialect, np.dtype(dt), outputs, allowed, classes, faithful,
                       exact_elements=int(len(idx)), max_precision=used_prec, flush_denormals=flush)
 
 

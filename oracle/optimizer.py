@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from .bounds import classify
+from .faithful import narrowed
 from .formats import FORMATS, bits_of_array
 from .kernel import Evaluation, evaluate
 
@@ -202,6 +203,10 @@ def _narrowed(ev: Evaluation, weight16: np.ndarray) -> Evaluation:
     classes = dict(ev.classes, weight=classify(bits_of_array(weight16), F16, ill))
     allowed_all = dict(ev.allowed, weight=allowed)
     meta = dict(ev.meta, master=ev.outputs["weight"], master_allowed=ev.allowed["weight"],
-                master_classes=ev.classes["weight"])
-    return Evaluation(ev.dialect, np.dtype(np.float16), outputs, allowed_all, classes,
-                      ev.exact_elements, ev.max_precision, meta, ev.flush_denormals)
+                master_classes=ev.classes["weight"], master_faithful=ev.faithful.get("weight"))
+    faithful = dict(ev.faithful)
+    if "weight" in faithful:
+        faithful["weight"] = narrowed(faithful["weight"], F16)
+    return Evaluation(ev.dialect, np.dtype(np.float16), outputs, allowed_all, classes, faithful,
+                      exact_elements=ev.exact_elements, max_precision=ev.max_precision, meta=meta,
+                      flush_denormals=ev.flush_denormals)

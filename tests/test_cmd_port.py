@@ -18,8 +18,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PORTS = os.path.join(ROOT, "tests", "ports")
 PY = shlex.quote(sys.executable)
 with open(os.path.join(ROOT, "conformance", "schema", "case.schema.json")) as _f:
-    # expected, allowed, class, and the other denormal mode's verdict
-    VERDICT_KEYS = set(json.load(_f)["$defs"]["verdict"]["required"]) | {"flush_denormals", "other_mode"}
+    # expected, allowed, class, the faithful sets, and the other denormal mode's verdict
+    VERDICT_KEYS = set(json.load(_f)["$defs"]["verdict"]["properties"]) | {"flush_denormals", "other_mode"}
 FAITHFUL = f"{PY} {shlex.quote(os.path.join(PORTS, 'mxnet2_kernel_port.py'))} --serve"
 MISBEHAVING = f"{PY} {shlex.quote(os.path.join(PORTS, 'misbehaving_cmd_port.py'))}"
 
