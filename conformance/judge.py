@@ -194,10 +194,10 @@ class Report:
         if s["unexpected_passes"]:
             counts += f"{s['unexpected_passes']} passed but expected to fail, "
         free = s["unconstrained_elements"]
+        why = ", ".join(f"{r} {n}" for r, n in s["unconstrained_reasons"].items())
         lines.append(f"\n{counts}{s['failed']} failed; {s['ill_elements']} ill-conditioned elements judged by their "
-                     f"faithful sets, {free} of them unconstrained (any value accepted"
-                     + (": " + ", ".join(f"{r} {n}" for r, n in s["unconstrained_reasons"].items()) if free else "")
-                     + "; see fixtures/README.md)")
+                     "faithful sets, " + (f"{free} of them unconstrained (any value accepted; widened by {why})"
+                                          if free else "none unconstrained") + " (see fixtures/README.md)")
         for label, fams in (("failing families", s["failing_families"]),
                             ("known deviations in", s["known_deviation_families"])):
             if fams:

@@ -142,9 +142,11 @@ class SetOps:
         return self._round(x, fmt)
 
     def flush_subnormal(self, x: _S):
-        """DAZ/FTZ in the compute format: values below the smallest normal become zeros."""
+        """DAZ/FTZ in the compute format: values below the smallest normal become zeros.  A
+        rounded ±tiny may come from an exact value just below it, which a platform that flushes
+        before rounding (ARM) makes a zero: sets reaching ±tiny gain 0 too."""
         tiny = self.dtype.type(float(self.fmt.tiny))
-        touch = x.fin & (x.lo < tiny) & (x.hi > -tiny)
+        touch = x.fin & (x.lo <= tiny) & (x.hi >= -tiny)
         lo = np.where(touch, np.minimum(x.lo, 0), x.lo)
         hi = np.where(touch, np.maximum(x.hi, 0), x.hi)
         return _S(x.fin, lo, hi, x.nan, x.pinf, x.ninf, x.why)

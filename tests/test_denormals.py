@@ -75,7 +75,7 @@ def test_each_dialect_takes_its_real_systems_default():
 
 def _rejects(verdicts, outputs):
     """Elements of ``outputs`` that ``verdicts`` does not accept."""
-    return sum(int((~accept(*verdicts[k], outputs[k][0])).sum()) for k in verdicts)
+    return sum(int((~accept(e, a, c, outputs[k][0], f)).sum()) for k, (e, a, c, f) in verdicts.items())
 
 
 def test_the_denormals_fixtures_tell_the_two_modes_apart():
