@@ -244,12 +244,13 @@ def _decode(v, scalar):
     return v
 
 
-def _judged(actual, verdicts):
-    """The per-output verdicts, and the failing elements in detail (None when all pass)."""
+def _judged(actual, verdicts, limit=8):
+    """The per-output verdicts, and the failing elements in detail (None when all pass;
+    at most ``limit`` per output)."""
     judged = [judge_output(k, *verdicts[k], actual[k]) for k in verdicts]
     if not any(v.failed for v in judged):
         return judged, None
-    return judged, {"elements": failing_elements(verdicts, actual)}
+    return judged, {"elements": failing_elements(verdicts, actual, limit)}
 
 
 def generated_phase(report, outputs, dialect, seed, samples, only=None, dtypes=None, trial=None,
@@ -309,14 +310,19 @@ def replay_into(report, outputs, replay, dialect, flush_denormals=None):
 
 
 def check(port, dialect, level, fixture_dir, seed=0, samples=200, timeout=10.0, only=None, replay=None,
-          flush_denormals=None) -> Report:
+          flush_denormals=None, exhaustive=None) -> Report:
     """The Report of ``port`` (a Runner, or a ``ports.Port`` run in this process);
     ``report.shrunk`` is the smallest failing generated case (or None).
 
     ``replay``: run only this case (a ``generated.replay_text`` line); ``report.replayed`` is
     its failure detail.  ``flush_denormals``: judge with denormals flushed (True) or kept
     (False); None takes the port's own default, else the dialect's (``report.flush_denormals``).
+    ``exhaustive``: a 16-bit format whose sweep (``conformance.exhaustive``) runs after the sampled cases.
     """
+    if exhaustive:
+        from .exhaustive import require_format
+
+        require_format(exhaustive, dialect)
     runner = as_runner(port)
     flush = oracle.resolve_flush(dialect, runner.flush_denormals if flush_denormals is None else flush_denormals)
     report = Report(flush_denormals=flush)
@@ -344,6 +350,12 @@ def check(port, dialect, level, fixture_dir, seed=0, samples=200, timeout=10.0, 
                 run(case, runner.kernel_verdicts)
         generated_phase(report, outputs, dialect, seed, samples, only, flush_denormals=flush,
                         trial=lambda case: runner.kernel_outputs(case, timeout, counted=False, flush_denormals=flush))
+        if exhaustive:
+            from .exhaustive import TIMEOUT_FACTOR, exhaustive_phase
+
+            exhaustive_phase(report, lambda case: runner.kernel_outputs(case, timeout * TIMEOUT_FACTOR,
+                                                                        flush_denormals=flush),
+                             dialect, exhaustive, only, flush)
     if level in ("optimizer", "all") and runner.has_optimizer and dialect == "mxnet2":
         for _p, _n, case in load(fixture_dir):
             if case["level"] == "optimizer":

@@ -81,7 +81,7 @@ def _cmd_check(args):
         name, dialect, level, target = args.cmd, args.dialect or "mxnet2", "kernel", "--cmd " + shlex.quote(args.cmd)
         report = check_cmd(args.cmd, dialect, fixtures, seed=args.seed, samples=args.samples, timeout=args.timeout,
                            only=args.case, dtypes=args.dtype, replay=args.replay, memory_limit_mib=args.memory_limit,
-                           flush_denormals=args.flush_denormals)
+                           flush_denormals=args.flush_denormals, exhaustive=args.exhaustive)
         libraries = None
     else:
         from .check import check
@@ -93,12 +93,14 @@ def _cmd_check(args):
             name, dialect, level, target = port.name, args.dialect or port.dialect, args.level, shlex.quote(args.target)
             report = check(port, dialect, args.level, fixtures, seed=args.seed, samples=args.samples,
                            timeout=args.timeout, only=args.case, replay=args.replay,
-                           flush_denormals=args.flush_denormals)
+                           flush_denormals=args.flush_denormals, exhaustive=args.exhaustive)
         libraries = port.libraries
     if not report.cases:
         raise ValueError(f"no cases ran for {name!r} (dialect {dialect}, level {level}"
                          + (f", case {args.case!r}" if args.case else "")
-                         + (f", dtype {' '.join(args.dtype)}" if args.dtype else "") + ")")
+                         + (f", dtype {' '.join(args.dtype)}" if args.dtype else "") + ")"
+                         + ("; sweep cases need --exhaustive FORMAT" if (args.case or "").startswith("exhaustive/")
+                            and not args.exhaustive else ""))
     reports.apply(report, known, None if args.cmd is not None else port.expectations)
     print(f"port {name}, dialect {dialect}, level {level}, seed {args.seed}, {_mode(report.flush_denormals)}")
     print(report.table())
@@ -108,6 +110,7 @@ def _cmd_check(args):
             continue
         print(f"  repro: rmsprop-conformance check {target} --dialect {dialect} {_mode_flag(args)}--seed {args.seed} "
               + (f"--samples {args.samples} " if case["id"].startswith("sampled/") else "")
+              + (f"--exhaustive {args.exhaustive} " if case["id"].startswith("exhaustive/") else "")
               + "".join(f"--dtype {d} " for d in args.dtype or ())
               + (f"--fixtures {shlex.quote(args.fixtures)} " if args.fixtures else "")
               + f"--case {shlex.quote(case['id'])}")
@@ -118,6 +121,10 @@ def _cmd_check(args):
     from .generated import report_lines
 
     smallest = report_lines(report, (target + " " + _mode_flag(args)).strip(), dialect)
+    if args.exhaustive:
+        from .exhaustive import report_lines as sweep_lines
+
+        smallest += sweep_lines(report, (target + " " + _mode_flag(args)).strip(), dialect)
     if smallest:
         print("\n".join(smallest))
     reports.notes(report, warn_unused=not args.case)
@@ -125,7 +132,7 @@ def _cmd_check(args):
         "check", fixture_dir=fixtures, dialect=dialect, level=level, started=started, port_name=name, target=target,
         seed=args.seed, samples=args.samples, timeout=args.timeout, expectations=report.expectations,
         fixtures_arg=args.fixtures, smallest_failing_case="\n".join(smallest) or None, dtypes=args.dtype,
-        flush_denormals=report.flush_denormals, port_libraries=libraries),
+        flush_denormals=report.flush_denormals, port_libraries=libraries, exhaustive=args.exhaustive),
         args.json, args.html)
     return 0 if report.passed else 1
 
@@ -274,6 +281,9 @@ def build_parser():
     c.add_argument("--seed", type=int, default=0, help="explore other sampled cases (default 0)")
     c.add_argument("--samples", type=int, default=200, help="sampled kernel cases (default 200)")
     _port_process_options(c)
+    c.add_argument("--exhaustive", metavar="FORMAT", choices=("float16", "bfloat16"),
+                   help="also sweep every bit pattern of this 16-bit format (float16 or bfloat16) through each "
+                   "input, over a grid of configs and points (README: Exhaustive 16-bit sweep)")
     c.add_argument("--case", help="run only this case id (the repro of a failure)")
     c.add_argument("--replay", metavar="JSON", help="run only this one case, given inline (the repro that "
                    "check prints for the smallest failing generated case)")

@@ -109,20 +109,25 @@ def answer_arrays(case, text, flush_denormals=None):
 
 
 def check_cmd(command, dialect, fixture_dir, seed=0, samples=200, timeout=10.0, only=None, dtypes=None,
-              replay=None, memory_limit_mib=MEMORY_LIMIT_MIB, flush_denormals=None) -> Report:
+              replay=None, memory_limit_mib=MEMORY_LIMIT_MIB, flush_denormals=None, exhaustive=None) -> Report:
     """Run the fixture cases and the generated ones through the program (the first generated
     failure shrunk, as for a Python port); each case's failure is its own.  ``flush_denormals``
-    None judges in the dialect's default denormal mode."""
+    None judges in the dialect's default denormal mode; ``exhaustive``: a 16-bit format whose
+    sweep runs last (``conformance.exhaustive``; whatever ``dtypes`` says)."""
     from oracle import DIALECTS, resolve_flush
+
+    from .exhaustive import TIMEOUT_FACTOR, exhaustive_phase, require_format
 
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r}; known: {', '.join(DIALECTS)}")
+    if exhaustive:
+        require_format(exhaustive, dialect)
     flush = resolve_flush(dialect, flush_denormals)
     program, report = Program(command, memory_limit_mib), Report(flush_denormals=flush)
     report.shrunk = report.replayed = None
 
-    def outputs(case, counted=True):
-        return program.exchange(lambda: answer_arrays(case, program.ask(case_line(case), timeout), flush), counted)
+    def outputs(case, counted=True, seconds=timeout):
+        return program.exchange(lambda: answer_arrays(case, program.ask(case_line(case), seconds), flush), counted)
 
     program.start()  # a program that cannot start at all is bad usage, before any case
     try:
@@ -139,6 +144,9 @@ def check_cmd(command, dialect, fixture_dir, seed=0, samples=200, timeout=10.0, 
                             [judge_output(k, *verdicts[k], actual[k]) for k in verdicts])
         generated_phase(report, outputs, dialect, seed, samples, only, dtypes, flush_denormals=flush,
                         trial=lambda case: outputs(case, counted=False))
+        if exhaustive:
+            exhaustive_phase(report, lambda case: outputs(case, seconds=timeout * TIMEOUT_FACTOR), dialect,
+                             exhaustive, only, flush)
     finally:
         program.stop()
     return report

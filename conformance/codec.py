@@ -31,15 +31,35 @@ def hexfloat(x: float) -> str:
     return float(x).hex()
 
 
+_TABLES16 = {}  # 16-bit dtype -> (bits, hex) of every pattern, as object arrays indexed by the pattern
+
+
+def _table16(dt):
+    if dt.name not in _TABLES16:
+        with np.errstate(invalid="ignore"):
+            wide = np.arange(1 << 16, dtype=np.uint16).view(dt).astype(np.float64)
+        _TABLES16[dt.name] = (np.array([f"{i:04x}" for i in range(1 << 16)], dtype=object),
+                              np.array([hexfloat(v) for v in wide.tolist()], dtype=object))
+    return _TABLES16[dt.name]
+
+
 def encode_array(a: np.ndarray) -> dict:
     a = np.ascontiguousarray(a)
     width = a.dtype.itemsize * 2
     raw = a.view(_UINT[a.dtype.itemsize]).ravel()
+    if width == 4:
+        bits, hexes = _table16(a.dtype)
+        return {"bits": bits[raw].tolist(), "hex": hexes[raw].tolist()}
     wide = a.astype(np.float64).ravel()  # exact for every supported format
-    return {"bits": [format(int(b), f"0{width}x") for b in raw], "hex": [hexfloat(float(v)) for v in wide]}
+    text = raw.astype(f">u{a.dtype.itemsize}").tobytes().hex()  # all patterns at once, then cut
+    hexes = [v.hex() for v in wide.tolist()]
+    for i in np.flatnonzero(~np.isfinite(wide)).tolist():
+        hexes[i] = hexfloat(wide[i])
+    return {"bits": [text[i:i + width] for i in range(0, len(text), width)], "hex": hexes}
 
 
 _HEX = {n: re.compile(rf"^[0-9a-f]{{{n}}}$") for n in (4, 8, 16)}
+_LOWER_HEX = re.compile(r"[0-9a-f]*\Z")
 
 
 def decode_array(obj, dtype: str, shape) -> np.ndarray:
@@ -53,11 +73,19 @@ def decode_array(obj, dtype: str, shape) -> np.ndarray:
     n = int(np.prod(shape)) if len(shape) else 1
     if len(bits) != n:
         raise CodecError(f"{len(bits)} bit patterns for shape {list(shape)} ({n} elements)")
-    pat = _HEX[fmt.hex_digits]
-    for i, b in enumerate(bits):
-        if not isinstance(b, str) or not pat.match(b):
-            raise CodecError(f"element {i}: {b!r} is not a {fmt.hex_digits}-digit lowercase hex bit pattern")
-    raw = np.array([int(b, 16) for b in bits], dtype=_UINT[fmt.bits // 8])
+    k = fmt.hex_digits
+    try:
+        text = "".join(bits)  # checked whole; the loop below names a bad pattern
+    except TypeError:
+        text = None
+    if text is not None and len(text) == n * k and _LOWER_HEX.match(text) and (not bits or set(map(len, bits)) == {k}):
+        raw = np.frombuffer(bytes.fromhex(text), dtype=f">u{fmt.bits // 8}").astype(_UINT[fmt.bits // 8])
+    else:
+        pat = _HEX[k]
+        for i, b in enumerate(bits):
+            if not isinstance(b, str) or not pat.match(b):
+                raise CodecError(f"element {i}: {b!r} is not a {k}-digit lowercase hex bit pattern")
+        raw = np.array([int(b, 16) for b in bits], dtype=_UINT[fmt.bits // 8])
     return raw.view(numpy_dtype(fmt)).reshape(shape)
 
 

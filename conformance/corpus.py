@@ -62,7 +62,7 @@ def _encode_value(v):
 def _verdict(outputs, allowed, classes, faithful):
     out = {"expected": {k: encode_array(v) for k, v in outputs.items()},
            "allowed": {k: encode_array(np.asarray(allowed[k], dtype=np.float64)) for k in outputs},
-           "class": {k: [str(c) for c in np.asarray(classes[k]).ravel()] for k in outputs}}
+           "class": {k: np.asarray(classes[k]).ravel().tolist() for k in outputs}}
     sets = encode_sets({k: classes[k] for k in outputs}, faithful)
     if sets:
         out["faithful"] = sets

@@ -75,13 +75,15 @@ def manifest_info(fixture_dir) -> dict:
 
 def provenance(command, *, fixture_dir, dialect, level, started, port_name=None, target=None, seed=None,
                samples=None, timeout=None, results=None, expectations=None, fixtures_arg=None,
-               smallest_failing_case=None, dtypes=None, port_libraries=None, flush_denormals=False) -> dict:
+               smallest_failing_case=None, dtypes=None, port_libraries=None, flush_denormals=False,
+               exhaustive=None) -> dict:
     """Everything that says what produced a report; ``target`` as written on the command line
     (shell-quoted), ``started`` a ``time.time()`` taken before the run; ``smallest_failing_case``
     the text ``check`` prints for the shrunk (or replayed) case, with its ``--replay`` repro; ``dtypes``
     the ``--dtype`` choices of a ``--cmd`` run (they select the generated cases, so the repro keeps them);
     ``port_libraries`` the versions of the port's libraries as the process that imported the port saw them;
-    ``flush_denormals`` the denormal mode of the verdicts (the report itself records it), for the repro."""
+    ``flush_denormals`` the denormal mode of the verdicts (the report itself records it), for the repro;
+    ``exhaustive`` the 16-bit format swept, if any (in the repro)."""
     meta = {"command": command, "dialect": dialect, "level": level, "seed": seed, "samples": samples,
             "timeout": timeout, "port": None if port_name is None else {"name": port_name, "target": target},
             "versions": versions(port_name, target, port_libraries), "fixtures": manifest_info(fixture_dir),
@@ -93,6 +95,7 @@ def provenance(command, *, fixture_dir, dialect, level, started, port_name=None,
         mode = "--flush-denormals" if flush_denormals else "--no-flush-denormals"
         meta["repro"] = (f"rmsprop-conformance check {target} --dialect {dialect} --level {level} {mode} --seed {seed} "
                          f"--samples {samples}" + "".join(f" --dtype {d}" for d in dtypes or ())
+                         + (f" --exhaustive {exhaustive}" if exhaustive else "")
                          + (f" --fixtures {shlex.quote(fixtures_arg)}" if fixtures_arg else ""))
     if results is not None:
         with open(results, "rb") as f:

@@ -97,7 +97,8 @@ def accept(expected: np.ndarray, allowed: np.ndarray, cls: np.ndarray, actual: n
         diff = np.abs(a - e)
         close = np.isfinite(a) & (diff <= allowed)
         # the float64 difference can round: decide exactly near the boundary
-        edge = fin & np.isfinite(a) & (np.abs(diff - allowed) <= 2.0 ** -49 * np.maximum(diff, allowed))
+        # (diff 0 is exact: a == e)
+        edge = fin & np.isfinite(a) & (diff != 0) & (np.abs(diff - allowed) <= 2.0 ** -49 * np.maximum(diff, allowed))
     for i in zip(*np.nonzero(edge)):
         close[i] = abs(Fraction(float(a[i])) - Fraction(float(e[i]))) <= Fraction(float(allowed[i]))
     zero_exact = (allowed == 0) & (e == 0)
