@@ -17,9 +17,11 @@ refusing (ValueError) hyperparameters its system cannot express.
   (mom, momentum > 0).
 
 float16, float32, float64 and bfloat16 (ml_dtypes) arrays go in, arrays of the same
-dtype come back (``mxnet``: not bfloat16, which its operators refuse).  Both JAX adapters run inside ``jax.enable_x64(True)``, scoped to the call: float64
-stays float64, and a Python-float hyperparameter meets a float16/float32 array as
-a weakly typed double, converted straight to the array's dtype.
+dtype come back (``mxnet``: not bfloat16, which its operators refuse).
+
+Both JAX adapters run inside ``jax.enable_x64(True)``, scoped to the call: float64
+stays float64, and a Python-float hyperparameter meets a float16/bfloat16/float32 array
+as a weakly typed double, converted straight to the array's dtype.
 """
 from __future__ import annotations
 

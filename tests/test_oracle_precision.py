@@ -48,7 +48,8 @@ def same_bits(a, b):
 
 
 @pytest.mark.parametrize("centered", [False, True], ids=["plain", "centered"])
-@pytest.mark.parametrize("dialect, dtype", [(d, t) for d in DIALECT_HP for t in ("float16", "bfloat16", "float32", "float64")
+@pytest.mark.parametrize("dialect, dtype", [(d, t) for d in DIALECT_HP for t in ("float16", "bfloat16", "float32",
+                                                                               "float64")
                                             if t in oracle.DIALECTS[d].dtypes])  # MXNet has no bfloat16 kernel
 def test_fast_path_equals_exact_path(dialect, dtype, centered):
     if dtype == "bfloat16":
