@@ -5,6 +5,8 @@ refusing (ValueError) hyperparameters its system cannot express.
 
 * ``torch``: ``torch.optim.RMSprop(foreach=True)`` on CPU; state ``square_avg``
   (var), ``grad_avg`` (mean, centered), ``momentum_buffer`` (mom, momentum > 0).
+  ``torch.from_numpy`` does not know ml_dtypes' bfloat16: such arrays go in and come back
+  through their 16-bit pattern (a uint16 view, ``Tensor.view(torch.bfloat16)``).
 * ``mxnet``: the real ``mxnet.nd.rmsprop_update`` / ``rmspropalex_update``
   (MXNet 1.9.1 names: gamma1 = rho, gamma2 = momentum; centered states
   n = var, g = mean, delta = mom).
@@ -14,9 +16,12 @@ refusing (ValueError) hyperparameters its system cannot express.
   state ``velocity`` (var), ``average_gradient`` (mean, centered), ``momentum``
   (mom, momentum > 0).
 
+float16, float32, float64 and bfloat16 (ml_dtypes) arrays go in, arrays of the same
+dtype come back (``mxnet``: not bfloat16, which its operators refuse).
+
 Both JAX adapters run inside ``jax.enable_x64(True)``, scoped to the call: float64
-stays float64, and a Python-float hyperparameter meets a float16/float32 array as
-a weakly typed double, converted straight to the array's dtype.
+stays float64, and a Python-float hyperparameter meets a float16/bfloat16/float32 array
+as a weakly typed double, converted straight to the array's dtype.
 """
 from __future__ import annotations
 
@@ -38,29 +43,46 @@ def _refuse(hp, system, keys):
             raise ValueError(f"{system} has no {k!r}")
 
 
+def _to_torch(torch, a):
+    """A CPU tensor holding a copy of ``a``; bfloat16 through its bit pattern."""
+    if a.dtype.name == "bfloat16":
+        return torch.from_numpy(a.view(np.int16).copy()).view(torch.bfloat16)
+    return torch.from_numpy(a.copy())
+
+
+def _from_torch(torch, t):
+    """The NumPy array of a CPU tensor; bfloat16 as ml_dtypes.bfloat16, through its bit pattern."""
+    t = t.detach()
+    if t.dtype == torch.bfloat16:
+        import ml_dtypes
+
+        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    return t.numpy()
+
+
 def torch_step(weight, grad, state, hp):
     import torch
 
     _refuse(hp, "torch.optim.RMSprop", ("rescale_grad", "clip_gradient", "clip_weights"))
-    p = torch.nn.Parameter(torch.from_numpy(weight.copy()))
-    p.grad = torch.from_numpy(grad.copy())
+    p = torch.nn.Parameter(_to_torch(torch, weight))
+    p.grad = _to_torch(torch, grad)
     opt = torch.optim.RMSprop([p], lr=hp["lr"], alpha=hp["rho"], eps=hp["epsilon"], weight_decay=hp["wd"],
                               momentum=hp["momentum"], centered=hp["centered"], foreach=True)
     st = opt.state[p]
     st["step"] = torch.tensor(0.0)
-    st["square_avg"] = torch.from_numpy(state["var"].copy())
+    st["square_avg"] = _to_torch(torch, state["var"])
     if hp["momentum"] > 0:
-        st["momentum_buffer"] = torch.from_numpy(state["mom"].copy())
+        st["momentum_buffer"] = _to_torch(torch, state["mom"])
     if hp["centered"]:
-        st["grad_avg"] = torch.from_numpy(state["mean"].copy())
+        st["grad_avg"] = _to_torch(torch, state["mean"])
     with torch.no_grad():
         opt.step()
-    out = {"var": st["square_avg"].numpy()}
+    out = {"var": _from_torch(torch, st["square_avg"])}
     if hp["momentum"] > 0:
-        out["mom"] = st["momentum_buffer"].numpy()
+        out["mom"] = _from_torch(torch, st["momentum_buffer"])
     if hp["centered"]:
-        out["mean"] = st["grad_avg"].numpy()
-    return p.detach().numpy(), out
+        out["mean"] = _from_torch(torch, st["grad_avg"])
+    return _from_torch(torch, p), out
 
 
 def mxnet_step(weight, grad, state, hp):

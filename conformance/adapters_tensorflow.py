@@ -12,7 +12,9 @@
 TensorFlow flushes denormals for every eager op it runs on CPU (``ScopedFlushDenormal``
 around each kernel, FTZ and DAZ in MXCSR, and put back after it), with no switch to turn
 that off: both ports are judged with ``flush_denormals`` on.  float16 is computed in
-float32 per operation and keeps its subnormals.
+float32 per operation and keeps its subnormals.  Both ports take float16, float32, float64
+and bfloat16 (``ml_dtypes.bfloat16``: TensorFlow's own NumPy bfloat16) arrays and return
+arrays of the same dtype.
 """
 from __future__ import annotations
 

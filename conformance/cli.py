@@ -12,7 +12,7 @@ import time
 
 __all__ = ["main"]
 
-DTYPE_CHOICES = ("float16", "float32", "float64")  # conformance.families.DTYPES, without importing NumPy
+DTYPE_CHOICES = ("float16", "float32", "float64", "bfloat16")  # conformance.families.DTYPES, without importing NumPy
 
 
 def _cmd_generate(args):
@@ -79,6 +79,7 @@ def _cmd_check(args):
             raise ValueError("--cmd ports answer kernel cases only; for optimizer sequences write "
                              "RESULTS.jsonl and run score")
         name, dialect, level, target = args.cmd, args.dialect or "mxnet2", "kernel", "--cmd " + shlex.quote(args.cmd)
+        _check_dtypes(args.dtype, dialect)
         report = check_cmd(args.cmd, dialect, fixtures, seed=args.seed, samples=args.samples, timeout=args.timeout,
                            only=args.case, dtypes=args.dtype, replay=args.replay, memory_limit_mib=args.memory_limit,
                            flush_denormals=args.flush_denormals, exhaustive=args.exhaustive)
@@ -135,6 +136,17 @@ def _cmd_check(args):
         flush_denormals=report.flush_denormals, port_libraries=libraries, exhaustive=args.exhaustive),
         args.json, args.html)
     return 0 if report.passed else 1
+
+
+def _check_dtypes(dtypes, dialect):
+    """ValueError (exit 2) for a ``--dtype`` that ``dialect``'s real system has no kernel for."""
+    from .families import dtypes_of
+
+    own = dtypes_of(dialect)
+    for d in dtypes or ():
+        if d not in own:
+            raise ValueError(f"--dtype {d}: dialect {dialect} has no {d} kernel (its real system takes "
+                             f"{', '.join(own)})")
 
 
 def _mode(flush):

@@ -12,15 +12,16 @@ import numpy as np
 
 from oracle import DIALECTS, normalize_hp
 from oracle.kernel import NEUTRAL_HP
-from oracle.formats import FORMATS
+from oracle.formats import FORMATS, numpy_dtype
 
 from .streams import Stream
 
-__all__ = ["kernel_families", "DTYPES", "ALL_DIALECTS", "MXNET_DIALECTS", "state_inputs", "kernel_spec",
+__all__ = ["kernel_families", "DTYPES", "ALL_DIALECTS", "MXNET_DIALECTS", "MXNET_DTYPES", "state_inputs", "kernel_spec",
            "plant_denormals", "dtypes_of"]
 
-DTYPES = ("float16", "float32", "float64")
+DTYPES = ("float16", "float32", "float64", "bfloat16")
 MXNET_DIALECTS = ("mxnet2", "mxnet2-step", "mxnet1")
+MXNET_DTYPES = ("float16", "float32", "float64")  # MXNet's RMSProp operators refuse bfloat16
 ALL_DIALECTS = tuple(DIALECTS)
 BASE_HP = dict(lr=0.01, rho=0.9, momentum=0.9, epsilon=1e-8, wd=0.0, rescale_grad=1.0,
                clip_gradient=-1.0, clip_weights=-1.0)
@@ -28,7 +29,8 @@ VARIANTS = (("plain", False), ("centered", True))
 
 
 def dtypes_of(dialect):
-    """The dtypes of ``DTYPES`` that ``dialect``'s real system computes (Paddle's CPU kernel: no float16)."""
+    """The dtypes of ``DTYPES`` that ``dialect``'s real system computes (MXNet: no bfloat16;
+    Paddle's CPU kernel: float32 and float64 only)."""
     return tuple(d for d in DTYPES if d in DIALECTS[dialect].dtypes)
 
 
@@ -51,7 +53,7 @@ def state_inputs(s: Stream, dialect, dtype, hp, n, shape=None):
         out["mean"] = mean
     if "var" in names:
         extra = s.magnitudes(size, dtype, -8, 3, signed=False).reshape(shape).astype(np.float64)
-        out["var"] = (mean.astype(np.float64) ** 2 * 2 + extra).astype(dtype)
+        out["var"] = (mean.astype(np.float64) ** 2 * 2 + extra).astype(numpy_dtype(dtype))
     if "mom" in names:
         out["mom"] = s.magnitudes(size, dtype, -10, -4).reshape(shape)
     return out
@@ -78,7 +80,7 @@ def clipping():
     combos = [(-1.0, -1.0), (0.0, -1.0), (0.5, -1.0), (1e30, -1.0), (-1.0, 0.0), (-1.0, 1.5),
               (0.5, 1.5), (0.0, 0.0)]
     for dialect in MXNET_DIALECTS:
-        for dtype in DTYPES:
+        for dtype in MXNET_DTYPES:
             for vname, centered in VARIANTS:
                 for cg, cw in combos:
                     cid = f"clipping/{dialect}/{dtype}/{vname}/g{cg:g}-w{cw:g}"
@@ -123,7 +125,7 @@ def centered():
             hp = _hp_for(dialect, rho=0.5, epsilon=0.0, centered=True)
             inp = state_inputs(s, dialect, dtype, hp, 8)
             inp["grad"] = inp["mean"].copy()  # var_new - mean_new² = rho (var - mean²) -> set var = mean²
-            inp["var"] = (inp["mean"].astype(np.float64) ** 2).astype(dtype)
+            inp["var"] = (inp["mean"].astype(np.float64) ** 2).astype(numpy_dtype(dtype))
             yield kernel_spec(cid, ["centered", "ill-conditioned"], dialect, dtype, hp, inp)
 
 
@@ -147,7 +149,7 @@ def special_values():
 
 def shapes():
     for dialect in ("mxnet2", "mxnet1"):
-        for dtype in DTYPES:
+        for dtype in MXNET_DTYPES:
             for vname, is_centered in VARIANTS:
                 for shape in ((0,), (1,), (7,), (33,), (3, 5), (2, 3, 4), (0, 3)):
                     cid = f"shapes/{dialect}/{dtype}/{vname}/{'x'.join(map(str, shape))}"
@@ -164,7 +166,7 @@ def dialect_boundaries():
         "hyperparameter-rounding": dict(lr=0.001, rho=0.9, epsilon=1e-8, wd=1e-4, rescale_grad=0.1),
     }
     for name, kw in scenarios.items():
-        for dtype in DTYPES:
+        for dtype in MXNET_DTYPES:
             for vname, is_centered in VARIANTS:
                 key = f"boundary/{name}/{dtype}/{vname}"
                 hp = dict(BASE_HP, centered=is_centered, **kw)

@@ -20,7 +20,7 @@ What they draw:
 * ``kernel_cases(dialect, dtypes=None, families=None)`` -- a whole kernel case spec
   (``conformance.families.kernel_spec`` format) that ``conformance.corpus.golden``
   accepts, over every edge-case family in ``FAMILIES`` the dialect can express and every
-  dtype in ``dtypes`` (default the dialect's own of float16, float32, float64).
+  dtype in ``dtypes`` (default the dialect's own of float16, float32, float64, bfloat16).
 
 Inputs are drawn element by element (one record of weight, grad and state values per
 element), so hypothesis shrinks a failing case towards a single element.  Every draw is
@@ -67,7 +67,9 @@ _FAMILY_HP = {
 FAMILIES = tuple(_FAMILY_HP)
 # non-empty: empty arrays are fixture cases (shapes/...), whose ids known-deviation files can name
 _SHAPES = ((1,), (3, 5), (2, 3, 4), (33,), (2, 1))
-# ordinary exponents per input (as families.state_inputs): weight, grad, mean, var extra, mom
+# ordinary exponents per input (as families.state_inputs): weight, grad, mean, var extra, mom; the
+# same in every dtype (inside float16's range, so bfloat16, 8-bit significand and float32's
+# exponent range, gets full significands there; its range edges come from the special values)
 _EXP = {"weight": (-4, 2), "grad": (-6, 3), "mean": (-7, -2), "var": (-8, 3), "mom": (-10, -4)}
 
 

@@ -26,6 +26,10 @@ from .hyper import HP_KEYS, dmlc_stof, mxnet_field, mxnet_scalar, python_double
 __all__ = ["Dialect", "DIALECTS", "HP_KEYS"]
 
 ALL_DTYPES = ("float16", "float32", "float64", "bfloat16")
+# MXNet builds a bfloat16 NDArray (type enum 12), but rmsprop_update and rmspropalex_update
+# raise "MXNetError: Unknown type enum 12" for it, in 2.0.0b1 and 1.9.1 alike
+# (tests/test_oracle_vs_mxnet2.py, tests/test_oracle_vs_mxnet191.py)
+IEEE_DTYPES = ("float16", "float32", "float64")
 _OPTIONAL_MOMENTUM = ("torch", "keras", "keras-tf", "optax")  # a mom buffer only when momentum != 0
 _ALWAYS_MOMENTUM = ("tensorflow", "paddle")  # mom always (centered or not)
 
@@ -229,11 +233,11 @@ DIALECTS = {
     d.name: d
     for d in (
         Dialect("mxnet2", "MXNet 2.x fused rmsprop_update / rmspropalex_update",
-                _hp_mxnet, _rule_mxnet_fused(2)),
+                _hp_mxnet, _rule_mxnet_fused(2), dtypes=IEEE_DTYPES),
         Dialect("mxnet2-step", "MXNet 2.x RMSProp.step (use_fused_step=False)",
-                _hp_mxnet_step, _rule_mxnet2_step),
+                _hp_mxnet_step, _rule_mxnet2_step, dtypes=IEEE_DTYPES),
         Dialect("mxnet1", "MXNet 1.9.1 rmsprop_update / rmspropalex_update",
-                _hp_mxnet, _rule_mxnet_fused(1)),
+                _hp_mxnet, _rule_mxnet_fused(1), dtypes=IEEE_DTYPES),
         Dialect("torch", "torch.optim.RMSprop (for-loop and foreach)", other.hp_torch, other.rule_torch,
                 compute=other.opmath, unsupported=("rescale_grad", "clip_gradient", "clip_weights")),
         Dialect("keras", "Keras 3 RMSprop (JAX backend: DAZ/FTZ)", other.hp_keras, other.rule_keras,

@@ -83,7 +83,7 @@ _UINT = {16: np.uint16, 32: np.uint32, 64: np.uint64}
 
 def _bfloat16():
     try:
-        import ml_dtypes  # optional
+        import ml_dtypes  # a dependency of the package; missing only in a hand-made environment
     except ImportError:  # pragma: no cover - depends on the environment
         return None
     return np.dtype(ml_dtypes.bfloat16)
@@ -95,7 +95,8 @@ def numpy_dtype(fmt: Format | str) -> np.dtype:
     if name == "bfloat16":
         dt = _bfloat16()
         if dt is None:
-            raise ValueError("bfloat16 needs the optional package ml_dtypes (pip install ml_dtypes)")
+            raise ValueError("bfloat16 needs ml_dtypes, a dependency of rmsprop-conformance that is not "
+                             "installed here (pip install ml_dtypes)")
         return dt
     return np.dtype(name)
 

@@ -90,6 +90,15 @@ def _scalar(name, x, t):
         return t(np.float32(v)) if t is np.float16 else t(v)
 
 
+def check_dtype(name, dtype):
+    """``np.dtype(dtype)``; TypeError naming ``name`` for any other than float16, float32, float64
+    (bfloat16 included: no backend has a bfloat16 kernel)."""
+    dtype = np.dtype(dtype)
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name}: dtype {dtype} is not float16, float32 or float64")
+    return dtype
+
+
 def make_params(dtype, *, centered, lr, rho=0.95, momentum=0.9, epsilon=1e-8, wd=0.0,
                 rescale_grad=1.0, clip_gradient=-1.0, clip_weights=-1.0, flavour="fused"):
     """Validate hyperparameters and build a :class:`Params` for weights of ``dtype``.
@@ -98,9 +107,7 @@ def make_params(dtype, *, centered, lr, rho=0.95, momentum=0.9, epsilon=1e-8, wd
     ``"step"`` (NDArray-scalar semantics; clip_gradient None is off, clip_weights
     falsy is off).
     """
-    dtype = np.dtype(dtype)
-    if dtype not in FLOAT_DTYPES:
-        raise TypeError(f"weight dtype must be float16, float32 or float64, got {dtype}")
+    dtype = check_dtype("weight", dtype)
     hp = {"lr": check_real("lr", lr), "rho": check_unit("rho", rho),
           "momentum": check_unit("momentum", momentum), "epsilon": check_epsilon(epsilon),
           "wd": check_real("wd", wd), "rescale_grad": check_real("rescale_grad", rescale_grad)}

@@ -10,7 +10,7 @@ first write, so a call that raises changes nothing.
 from collections.abc import Sequence
 
 from . import _engine
-from ._params import make_params
+from ._params import check_dtype, make_params
 from ._validate import as_array, check_aliasing, make_job
 
 __all__ = ["rmsprop_update", "rmspropalex_update",
@@ -90,6 +90,7 @@ def _multi(centered, weights, grads, states, state_names, lr, wd, hp):
         key = (w.dtype, lrs[i], wds[i])
         p = cache.get(key)
         if p is None:
+            check_dtype(f"weights[{i}]", w.dtype)
             p = cache[key] = make_params(w.dtype, centered=centered, lr=lrs[i], wd=wds[i], **hp)
         jobs.append(make_job(p, ("tensor {}:", i), w, grads[i], [s[i] for s in states],
                              state_names))

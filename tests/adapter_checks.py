@@ -77,3 +77,34 @@ def one_step(step, dtype="float32", **hp):
     if hp["momentum"] != 0:
         state["mom"] = np.array([0.01, 0.0, -0.02], dtype=dtype)
     return step(w, g, state, hp)
+
+
+def passes_in_bfloat16(port, dialect, tmp_path, samples=60):
+    """The dialect's bfloat16 fixture cases and the sampled cases (some in bfloat16) through
+    check: exit 0, bfloat16 cases from both ran, each passed, bfloat16 arrays came back."""
+    from tests.fixture_subsets import cut_corpus
+
+    corpus = tmp_path / "bf16"
+    corpus.mkdir()
+    cut_corpus(corpus, lambda name, case: case.get("dialect") == dialect and case["dtype"] == "bfloat16")
+    out = tmp_path / "check-bf16.json"
+    code = main(["check", port, "--level", "kernel", "--samples", str(samples), "--fixtures", str(corpus),
+                 "--json", str(out)])
+    report = json.loads(out.read_text())
+    bf16 = [c for c in report["cases"] if c["dtype"] == "bfloat16"]
+    assert code == 0, [c["id"] for c in report["cases"] if not c["passed"]]
+    assert any(c["id"].startswith("sampled/") for c in bf16)
+    assert {f for c in bf16 for f in c["families"]} >= {"epsilon", "centered", "special-values", "denormals"}
+    assert all(c["passed"] and not c["error"] for c in bf16)
+    assert all(o["dtype"] == "bfloat16" for c in bf16 for o in c["outputs"])
+    return report
+
+
+def keeps_bfloat16(step, **hp):
+    """One ordinary bfloat16 update: ml_dtypes.bfloat16 arrays in, ml_dtypes.bfloat16 arrays out."""
+    import ml_dtypes
+
+    new_w, new_state = one_step(step, dtype=ml_dtypes.bfloat16, **hp)
+    assert new_w.dtype == np.dtype(ml_dtypes.bfloat16) and new_w.shape == (3,)
+    assert all(v.dtype == np.dtype(ml_dtypes.bfloat16) for v in new_state.values())
+    return new_w, new_state

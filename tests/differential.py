@@ -10,7 +10,8 @@ import numpy as np
 import oracle
 from conformance.generated import sampled_specs
 
-__all__ = ["unfaithful", "specials", "special_grid", "generated_problems", "outputs_of", "MAX_REPORTED"]
+__all__ = ["unfaithful", "specials", "special_grid", "generated_problems", "outputs_of", "MAX_REPORTED",
+           "mxnet_refuses_bfloat16"]
 
 MAX_REPORTED = 6
 
@@ -64,3 +65,32 @@ def generated_problems(dialect, run, seed, count, flush):
                      oracle.normalize_hp(spec["hp"]))
         problems += unfaithful(spec["id"], ev, actual, inp, dialect)
     return problems
+
+
+# MXNet's own bfloat16 (1.9.1 and 2.x): a structured uint16 dtype, type enum 12 (mxnet.ndarray.ndarray)
+MX_BFLOAT16 = np.dtype([("bfloat16", np.uint16)])
+
+
+def mxnet_refuses_bfloat16(mx, centered, dialects, **centered_kw):
+    """The real MXNet builds a bfloat16 NDArray, but its RMSProp operator raises "Unknown type
+    enum 12" for it; and the oracle's ``dialects`` have no bfloat16 kernel either.  The centered
+    operator takes its three states in the version's own order, ``centered_kw`` its momentum."""
+    import ml_dtypes
+    import pytest
+
+    w = mx.nd.array(np.array([1.0, -2.0, 0.5], np.float32)).astype(MX_BFLOAT16)
+    assert w.dtype == MX_BFLOAT16
+    g, a, b, c = (w.copy() for _ in range(4))
+    with pytest.raises(mx.base.MXNetError, match="Unknown type enum 12"):
+        if centered:
+            mx.nd.rmspropalex_update(w, g, a, b, c, out=w, lr=0.01, **centered_kw)
+        else:
+            mx.nd.rmsprop_update(w, g, b, out=w, lr=0.01)
+        mx.nd.waitall()
+    one = np.ones(3, ml_dtypes.bfloat16)
+    state = {"mean": one, "var": one, "mom": one} if centered else {"var": one}
+    hp = dict(lr=0.01, rho=0.9, momentum=0.9, epsilon=1e-8, centered=centered)
+    for dialect in dialects:
+        assert "bfloat16" not in oracle.DIALECTS[dialect].dtypes
+        with pytest.raises(ValueError, match="has no bfloat16 kernel"):
+            oracle.evaluate(one, one, state, hp, dialect)

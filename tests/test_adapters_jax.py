@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from tests.adapter_checks import caught_against, fingerprint_is, one_step, passes_its_dialect
+from tests.adapter_checks import (caught_against, fingerprint_is, keeps_bfloat16, one_step, passes_in_bfloat16,
+                                  passes_its_dialect)
 
 OTHER_CASE = "epsilon/torch/float32/plain/eps0.001"  # epsilon outside the root: both put it inside
 
@@ -71,6 +72,16 @@ def test_optax_keeps_the_dtype_and_leaves_jax_x64_as_it_was(optax_step, dtype):
                                                                                np.dtype(dtype))
 
 
+@pytest.mark.optax
+def test_optax_passes_in_bfloat16(optax_step, tmp_path):
+    passes_in_bfloat16("optax", "optax", tmp_path)
+
+
+@pytest.mark.optax
+def test_optax_keeps_bfloat16(optax_step):
+    keeps_bfloat16(optax_step, centered=True, momentum=0.9)
+
+
 # -- keras -------------------------------------------------------------------------------------
 @pytest.mark.keras
 def test_keras_passes_its_dialect(keras_step, tmp_path):
@@ -105,6 +116,16 @@ def test_keras_keeps_the_dtype(keras_step, dtype):
     w, st = one_step(keras_step, dtype, centered=True, momentum=0.9, wd=0.1, clip_gradient=0.5)
     assert {k: v.dtype for k, v in dict(st, weight=w).items()} == dict.fromkeys(("weight", "var", "mean", "mom"),
                                                                                np.dtype(dtype))
+
+
+@pytest.mark.keras
+def test_keras_passes_in_bfloat16(keras_step, tmp_path):
+    passes_in_bfloat16("keras", "keras", tmp_path)
+
+
+@pytest.mark.keras
+def test_keras_keeps_bfloat16(keras_step):
+    keeps_bfloat16(keras_step, centered=True, momentum=0.9, wd=0.1, clip_gradient=0.5)
 
 
 @pytest.mark.keras

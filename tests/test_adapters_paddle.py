@@ -92,6 +92,23 @@ def test_paddle_refuses_float16(paddle_step):
         oracle.evaluate(*_one("float16"), HP, "paddle")
 
 
+def test_paddle_refuses_bfloat16(paddle):
+    """Paddle builds a bfloat16 parameter and gradient, but its CPU rmsprop kernel has no
+    bfloat16: so the dialect has none, and neither has the oracle."""
+    import ml_dtypes
+
+    p = paddle.create_parameter([3], dtype="bfloat16", default_initializer=paddle.nn.initializer.Constant(1.0))
+    opt = paddle.optimizer.RMSProp(learning_rate=0.01, parameters=[p], centered=True, momentum=0.9)
+    (p.astype("float32") * paddle.to_tensor([0.3, 0.1, -0.7])).sum().backward()
+    assert (p.dtype, p.grad.dtype) == (paddle.bfloat16, paddle.bfloat16)
+    with pytest.raises(RuntimeError, match=r"\(CPU, Undefined\(AnyLayout\), bfloat16\) of kernel `rmsprop` is not "
+                                           "registered"):
+        opt.step()
+    assert "bfloat16" not in oracle.DIALECTS["paddle"].dtypes
+    with pytest.raises(ValueError, match="no bfloat16 kernel"):
+        oracle.evaluate(*_one(ml_dtypes.bfloat16), HP, "paddle")
+
+
 def _one(dtype):
     one = np.ones(1, dtype)
     return one, one, {"var": one, "mom": one}

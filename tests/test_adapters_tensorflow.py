@@ -12,7 +12,8 @@ import pytest
 
 import oracle
 from oracle.formats import FORMATS
-from tests.adapter_checks import caught_against, fingerprint_is, one_step, passes_its_dialect
+from tests.adapter_checks import (caught_against, fingerprint_is, keeps_bfloat16, one_step, passes_in_bfloat16,
+                                  passes_its_dialect)
 from tests.differential import generated_problems, outputs_of, special_grid, unfaithful
 
 pytestmark = pytest.mark.tensorflow
@@ -78,6 +79,14 @@ def test_tensorflow_keeps_the_dtype(tf_step, dtype):
     w, st = one_step(tf_step, dtype, centered=True, momentum=0.9)
     assert {k: v.dtype for k, v in dict(st, weight=w).items()} == dict.fromkeys(("weight", "var", "mean", "mom"),
                                                                                np.dtype(dtype))
+
+
+def test_tensorflow_passes_in_bfloat16(tf_step, tmp_path):
+    passes_in_bfloat16("tensorflow", "tensorflow", tmp_path)
+
+
+def test_tensorflow_keeps_bfloat16(tf_step):
+    keeps_bfloat16(tf_step, centered=True, momentum=0.9)
 
 
 # -- what decided the dialect ----------------------------------------------------------------
@@ -176,6 +185,14 @@ def test_keras_tf_rounds_float64_weight_decay_to_float32(keras_tf_step):
               clip_weights=-1.0, centered=False)
     w, _ = keras_tf_step(np.ones(1), np.zeros(1), {"var": np.zeros(1)}, hp)  # decay only: w = 1 - 1*wd*lr
     assert w[0] == 1 - float(np.float32(0.1)) != 1 - 0.1
+
+
+def test_keras_tf_passes_in_bfloat16(keras_tf_step, tmp_path):
+    passes_in_bfloat16("keras-tf", "keras-tf", tmp_path)
+
+
+def test_keras_tf_keeps_bfloat16(keras_tf_step):
+    keeps_bfloat16(keras_tf_step, centered=True, momentum=0.9, wd=0.1, clip_gradient=0.5)
 
 
 @pytest.mark.parametrize("seed", SEEDS[:2])

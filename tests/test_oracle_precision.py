@@ -48,11 +48,14 @@ def same_bits(a, b):
 
 
 @pytest.mark.parametrize("centered", [False, True], ids=["plain", "centered"])
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
-@pytest.mark.parametrize("dialect", list(DIALECT_HP))
+@pytest.mark.parametrize("dialect, dtype", [(d, t) for d in DIALECT_HP for t in ("float16", "bfloat16", "float32",
+                                                                               "float64")
+                                            if t in oracle.DIALECTS[d].dtypes])  # MXNet has no bfloat16 kernel
 def test_fast_path_equals_exact_path(dialect, dtype, centered):
     if dtype == "bfloat16":
-        dtype = pytest.importorskip("ml_dtypes", reason="bfloat16 needs ml_dtypes").bfloat16
+        import ml_dtypes
+
+        dtype = ml_dtypes.bfloat16
     rng = np.random.default_rng([zlib.crc32(dialect.encode()), len(str(dtype)), centered])
     w, g, st, hp = case(rng, dialect, dtype, centered, 300 if dtype == "float64" else 1500)
     fast = oracle.evaluate(w, g, st, hp, dialect)

@@ -16,6 +16,7 @@ if not mx.__version__.startswith("1.9."):
     pytest.skip(f"needs mxnet 1.9.x, found {mx.__version__}", allow_module_level=True)
 
 import oracle  # noqa: E402  (after the skip: the oracle is not needed where mxnet is absent)
+from tests.differential import mxnet_refuses_bfloat16  # noqa: E402
 
 pytestmark = pytest.mark.mxnet
 
@@ -188,3 +189,10 @@ def test_fingerprint_is_mxnet1_keeping_denormals(tmp_path):
     from tests.adapter_checks import fingerprint_is
 
     fingerprint_is("mxnet", "mxnet1", tmp_path, flushes=False)
+
+
+@pytest.mark.parametrize("centered", [False, True], ids=["plain", "centered"])
+def test_the_operators_refuse_bfloat16(centered):
+    """MXNet 1.9.1 builds a bfloat16 NDArray, but neither RMSProp operator takes one; so the
+    dialect mxnet1 has no bfloat16 kernel, and neither has the oracle."""
+    mxnet_refuses_bfloat16(mx, centered, ("mxnet1",), gamma2=0.9)  # (n, g, delta)

@@ -16,7 +16,7 @@ import oracle  # noqa: E402
 from conformance.corpus import kernel_arrays, load  # noqa: E402
 from conformance.generated import sampled_specs  # noqa: E402
 from conformance.verify import default_fixture_dir  # noqa: E402
-from tests.differential import special_grid, specials, unfaithful  # noqa: E402
+from tests.differential import mxnet_refuses_bfloat16, special_grid, specials, unfaithful  # noqa: E402
 
 pytestmark = pytest.mark.mxnet2
 
@@ -95,3 +95,10 @@ def test_float16_ignores_flushing():
                 runs.append(run_real(w, g, state, hp))
         for name in runs[0]:
             assert runs[0][name].tobytes() == runs[1][name].tobytes(), name
+
+
+@pytest.mark.parametrize("centered", [False, True], ids=["plain", "centered"])
+def test_the_operators_refuse_bfloat16(centered):
+    """MXNet 2 builds a bfloat16 NDArray, but neither RMSProp operator takes one; so the
+    dialects mxnet2 and mxnet2-step have no bfloat16 kernel, and neither has the oracle."""
+    mxnet_refuses_bfloat16(mx, centered, ("mxnet2", "mxnet2-step"), momentum=0.9)  # (mean, var, mom)

@@ -125,8 +125,13 @@ def test_failing_list_update_changes_no_tensor(centered, bad):
         ws[3] = ws[3].astype(np.float64)
     else:
         sts[-1][3].flags.writeable = False
+    multi_call_fails_and_changes_nothing(centered, ws, gs, sts, (ValueError, TypeError), "tensor (3|4)")
+
+
+def multi_call_fails_and_changes_nothing(centered, ws, gs, sts, exc, match):
+    """The list update raises ``exc`` matching ``match``, and no array of the lists changed."""
     before = [snapshot(*xs) for xs in [ws, gs] + sts]
-    with pytest.raises((ValueError, TypeError), match="tensor (3|4)"):
+    with pytest.raises(exc, match=match):
         if centered:
             rmsprop.rmspropalex_update_multi(ws, gs, *sts, lr=0.1)
         else:
@@ -162,3 +167,49 @@ def test_list_arguments_must_match():
         rmsprop.rmsprop_update_multi([w], [g], [v], lr=[0.1, 0.2])
     with pytest.raises(TypeError, match="weights"):
         rmsprop.rmsprop_update_multi(w, [g], [v], lr=0.1)
+
+
+BF16_MESSAGE = "dtype bfloat16 is not float16, float32 or float64"
+
+
+@pytest.mark.parametrize("centered", [False, True])
+def test_bfloat16_is_refused_and_changes_nothing(centered):
+    """No backend has a bfloat16 kernel: a bfloat16 weight is refused, naming it, before any write."""
+    import ml_dtypes
+
+    w, g, states = arrays(centered=centered)
+    w, g, states = w.astype(ml_dtypes.bfloat16), g.astype(ml_dtypes.bfloat16), [s.astype(ml_dtypes.bfloat16)
+                                                                               for s in states]
+    before = snapshot(w, g, *states)
+    with pytest.raises(TypeError, match="weight: " + BF16_MESSAGE):
+        call(w, g, states)
+    assert unchanged(before, [w, g, *states])
+
+
+@pytest.mark.parametrize("centered", [False, True])
+def test_bfloat16_in_a_list_update_is_refused_and_changes_no_tensor(centered):
+    import ml_dtypes
+
+    ws, gs, sts = [], [], [[] for _ in range(3 if centered else 1)]
+    for i, dt in enumerate((np.float32, ml_dtypes.bfloat16)):
+        w, g, states = arrays(centered=centered, seed=i)
+        ws.append(w.astype(dt))
+        gs.append(g.astype(dt))
+        for k, s in enumerate(states):
+            sts[k].append(s.astype(dt))
+    multi_call_fails_and_changes_nothing(centered, ws, gs, sts, TypeError, r"weights\[1\]: " + BF16_MESSAGE)
+
+
+def test_bfloat16_optimizer_refuses_state_and_update():
+    import ml_dtypes
+
+    opt = rmsprop.RMSProp(learning_rate=0.1)
+    w = np.ones(4, ml_dtypes.bfloat16)
+    g = np.full(4, 0.5, ml_dtypes.bfloat16)
+    with pytest.raises(TypeError, match="weight: " + BF16_MESSAGE):
+        opt.create_state(0, w)
+    state = opt.create_state(0, np.ones(4, np.float32))
+    before = snapshot(w, g, state)
+    with pytest.raises(TypeError, match=BF16_MESSAGE):
+        opt.update(0, w, g, state)
+    assert unchanged(before, [w, g, state])

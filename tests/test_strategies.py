@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, settings
 
 from conformance import strategies as cs
 from conformance.corpus import golden
-from conformance.families import ALL_DIALECTS, DTYPES
+from conformance.families import ALL_DIALECTS, DTYPES, dtypes_of
 from conformance.generated import case_key, sampled_specs
 from oracle import DIALECTS, normalize_hp
 from oracle.kernel import inexpressible
@@ -42,6 +42,7 @@ def test_families_are_those_the_dialect_can_express():
     (lambda: cs.kernel_cases("mxnet9"), ValueError, "unknown dialect 'mxnet9'"),
     (lambda: cs.kernel_cases("mxnet2", dtypes="float32"), TypeError, "dtypes must be a list of names"),
     (lambda: cs.kernel_cases("mxnet2", families="plain"), TypeError, "families must be a list of names"),
+    (lambda: cs.kernel_cases("mxnet1", dtypes=["bfloat16"]), ValueError, r"dtypes \['bfloat16'\] not computed"),
     (lambda: cs.hyperparameters("mxnet2", "bogus"), ValueError, "unknown family 'bogus'"),
 ])
 def test_bad_arguments_are_named(strategy, exc, message):
@@ -62,13 +63,16 @@ def _draws(strategy, n, seed=0):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_every_special_value_occurs(dtype):
-    fi = np.finfo(dtype)
+    import ml_dtypes
+
+    fi = ml_dtypes.finfo(dtype)  # np.finfo knows no bfloat16
     root = math.sqrt(float(fi.max))
     preds = {"nan": math.isnan, "+inf": lambda x: x == math.inf, "-inf": lambda x: x == -math.inf,
              "+0": lambda x: x == 0 and math.copysign(1, x) > 0, "-0": lambda x: x == 0 and math.copysign(1, x) < 0,
              "subnormal": lambda x: 0 < abs(x) < fi.tiny, "max": lambda x: abs(x) == fi.max,
              "square overflows": lambda x: root < abs(x) < math.inf}
-    specs = sampled_specs("mxnet2", 0, 120, dtypes=[dtype])
+    dialect = "mxnet2" if dtype in dtypes_of("mxnet2") else "torch"  # MXNet has no bfloat16
+    specs = sampled_specs(dialect, 0, 120, dtypes=[dtype])
     values = [float(x) for s in specs for a in s["inputs"].values() for x in a.ravel()]
     counts = {k: sum(map(p, values)) for k, p in preds.items()}
     assert all(counts.values()), counts
@@ -102,3 +106,17 @@ def test_tensors_and_states_strategies():
     sts = _draws(cs.states("torch", "float16", hp), 10)
     assert all(set(s) == {"mean", "var", "mom"} and all(v.dtype == np.float16 for v in s.values()) for s in sts)
     assert all(not (v < 0 or math.copysign(1, v) < 0) for v in cs.special_values("float16", nonneg=True))
+
+
+def test_bfloat16_is_drawn_and_fixed_exactly_where_the_real_system_takes_it():
+    """Generated cases and golden cases have bfloat16 for torch, keras, keras-tf, optax and
+    tensorflow; none for MXNet (its operators raise "Unknown type enum 12") or Paddle."""
+    from conformance.corpus import load
+    from conformance.verify import default_fixture_dir
+
+    takes = {d for d in ALL_DIALECTS if "bfloat16" in DIALECTS[d].dtypes}
+    assert takes == {"torch", "keras", "keras-tf", "optax", "tensorflow"}
+    drawn = {d for d in ALL_DIALECTS if any(s["dtype"] == "bfloat16" for s in sampled_specs(d, 0, 60))}
+    assert drawn == takes
+    fixed = {c["dialect"] for _p, _n, c in load(default_fixture_dir()) if c["dtype"] == "bfloat16"}
+    assert fixed == takes
