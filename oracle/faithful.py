@@ -18,8 +18,11 @@ even, overflow to infinity):
             else the hull of the end quotients;  x / inf gives 0, inf / inf NaN
     sqrt a  [sqrt(max(lo, 0)), sqrt(hi)];  NaN when lo < 0
 
-Each end is computed in the working dtype and moved one step outward (``_down``, ``_up``),
-so the float arithmetic of the ends only ever widens the set.  Signs of zeros
+Each end is computed in the working dtype and, unless an error-free transformation shows it
+exact (two-sum, Dekker's product), moved one step outward, so the float arithmetic of the
+ends only ever widens the set (and a zero end stays zero).  As in the bound model, an
+operation may also be computed in a wider format (its set keeps the unrounded ends too);
+only stores round for certain; range exits are the compute format's.  Signs of zeros
 are not tracked (a set holding 0 accepts ±0).  ``why`` records, per element, the events
 that widened the set (``REASONS``): they explain the elements left *unconstrained*, whose
 set is every value of the storage format.
@@ -123,9 +126,14 @@ class SetOps:
         top = self.dtype.type(float(fmt.max))
         return np.where(np.abs(r) > top, np.copysign(self.dtype.type(np.inf), r), r)
 
-    def _round(self, s: _S, fmt: Format = None):
+    def _round(self, s: _S, fmt: Format = None, wide=True):
+        """Round to ``fmt``; ``wide``: or keep the value unrounded, as a port computing in a
+        wider format does (the range exits stay those of ``fmt``, as in the bound model)."""
         fmt = fmt or self.fmt
         lo, hi = self._rn(s.lo, fmt), self._rn(s.hi, fmt)
+        if wide:
+            lo = np.where(np.isfinite(lo), np.minimum(lo, s.lo), lo)
+            hi = np.where(np.isfinite(hi), np.maximum(hi, s.hi), hi)
         top = self.dtype.type(float(fmt.max))
         fin = s.fin.copy()
         pinf = s.pinf | (fin & (hi == np.inf))
@@ -139,7 +147,7 @@ class SetOps:
         return self._round(x, fmt)
 
     def store(self, x, fmt: Format):
-        return self._round(x, fmt)
+        return self._round(x, fmt, wide=False)
 
     def flush_subnormal(self, x: _S):
         """DAZ/FTZ in the compute format: values below the smallest normal become zeros.  A
@@ -161,7 +169,7 @@ class SetOps:
         ninf = (a.ninf & (b.fin | b.ninf)) | (b.ninf & a.fin)
         clash = (a.pinf & b.ninf) | (a.ninf & b.pinf)
         why = a.why | b.why | np.where(clash, _INF, 0).astype(np.uint8)
-        return _S(fin, np.where(fin, _down(a.lo + b.lo), 0), np.where(fin, _up(a.hi + b.hi), 0),
+        return _S(fin, np.where(fin, _sum_down(a.lo, b.lo), 0), np.where(fin, _sum_up(a.hi, b.hi), 0),
                   a.nan | b.nan | clash, pinf, ninf, why)
 
     def add(self, a, b):
@@ -172,9 +180,9 @@ class SetOps:
 
     def _mul(self, a: _S, b: _S):
         fin = a.fin & b.fin
-        p = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
-        lo = _down(np.minimum(np.minimum(p[0], p[1]), np.minimum(p[2], p[3])))
-        hi = _up(np.maximum(np.maximum(p[0], p[1]), np.maximum(p[2], p[3])))
+        ends = [(a.lo, b.lo), (a.lo, b.hi), (a.hi, b.lo), (a.hi, b.hi)]
+        lo = _min4([_prod(x, y, -1) for x, y in ends])
+        hi = _max4([_prod(x, y, 1) for x, y in ends])
         a_inf, b_inf = a.pinf | a.ninf, b.pinf | b.ninf
         pinf = (a.pinf & b.has_pos()) | (a.ninf & b.has_neg()) | (b.pinf & a.has_pos()) | (b.ninf & a.has_neg())
         ninf = (a.pinf & b.has_neg()) | (a.ninf & b.has_pos()) | (b.pinf & a.has_neg()) | (b.ninf & a.has_pos())
@@ -196,9 +204,9 @@ class SetOps:
         safe = b.fin & ~zero_div
         bl = np.where(safe, b.lo, 1)
         bh = np.where(safe, b.hi, 1)
-        q = [a.lo / bl, a.lo / bh, a.hi / bl, a.hi / bh]
-        lo = _down(np.minimum(np.minimum(q[0], q[1]), np.minimum(q[2], q[3])))
-        hi = _up(np.maximum(np.maximum(q[0], q[1]), np.maximum(q[2], q[3])))
+        ends = [(a.lo, bl), (a.lo, bh), (a.hi, bl), (a.hi, bh)]
+        lo = _min4([_quot(x, y, -1) for x, y in ends])
+        hi = _max4([_quot(x, y, 1) for x, y in ends])
         fin = a.fin & safe
         b_inf = b.pinf | b.ninf
         # x / ±inf = ±0
@@ -218,9 +226,11 @@ class SetOps:
         bh = np.where(nonpos, -b.lo, b.hi)
         one_side = (nonneg | nonpos) & (bh > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            zlo = np.where(al > 0, _down(al / np.where(one_side, bh, 1)), np.where(al == 0, 0, -top))
-            zhi = np.where(ah < 0, _up(ah / np.where(one_side, bh, 1)), np.where(ah == 0, 0, top))
+            zlo = np.where(al > 0, _quot(al, np.where(one_side, bh, 1), -1), np.where(al == 0, 0, -top))
+            zhi = np.where(ah < 0, _quot(ah, np.where(one_side, bh, 1), 1), np.where(ah == 0, 0, top))
         zlo, zhi = np.where(one_side, zlo, -top), np.where(one_side, zhi, top)
+        zero_num = (al == 0) & (ah == 0)  # 0 / y = 0 for every nonzero y
+        zlo, zhi = np.where(zero_num, 0, zlo), np.where(zero_num, 0, zhi)
         zfin = zero_div & a.fin & ~(b.lo == b.hi)  # b = {0}: no finite quotient but 0/0
         piece = _S(zfin, np.where(zfin, zlo, 0), np.where(zfin, zhi, 0), zero_div & a.has_zero(),
                    zero_div & (a.has_nonzero_finite() | a.pinf | a.ninf),
@@ -233,8 +243,11 @@ class SetOps:
 
     def _root(self, a: _S, rel_lo=0.0, rel_hi=0.0):
         fin = a.fin & (a.hi >= 0)
-        lo = np.maximum(_down(_down(np.sqrt(np.where(fin, np.maximum(a.lo, 0), 0))) * self.dtype.type(1 - rel_lo)), 0)
-        hi = _up(_up(np.sqrt(np.where(fin, a.hi, 0))) * self.dtype.type(1 + rel_hi))
+        lo = _root_end(np.where(fin, np.maximum(a.lo, 0), 0), -1)
+        hi = _root_end(np.where(fin, a.hi, 0), 1)
+        if rel_lo or rel_hi:
+            lo = np.maximum(_down(lo * self.dtype.type(1 - rel_lo)), 0)
+            hi = _up(hi * self.dtype.type(1 + rel_hi))
         neg = (a.fin & (a.lo < 0)) | a.ninf
         why = a.why | np.where(neg, _RADICAND, 0).astype(np.uint8)
         return _S(fin, lo, hi, a.nan | neg, a.pinf.copy(), np.zeros_like(a.ninf), why)
@@ -288,28 +301,100 @@ def _up(x):
     return np.nextafter(x, np.inf)
 
 
+def _outward(r, exact, side):
+    """``r`` where it is exact, else one step to ``side`` (-1 down, +1 up)."""
+    return np.where(exact, r, np.nextafter(r, np.inf if side > 0 else -np.inf))
+
+
+def _split(a):
+    """Veltkamp: a = hi + lo with hi of half the significand (no overflow at our magnitudes)."""
+    fi = np.finfo(a.dtype)
+    c = a * a.dtype.type(2.0 ** ((fi.nmant + 2) // 2) + 1)
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+def _prod(a, b, side):
+    """a*b rounded, moved outward unless exact (Dekker's error-free product)."""
+    p = a * b
+    (ah, al), (bh, bl) = _split(a), _split(b)
+    err = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return _outward(p, np.isfinite(p) & (err == 0), side)
+
+
+def _quot(a, b, side):
+    q = a / b
+    (qh, ql), (bh, bl) = _split(q), _split(b)
+    p = q * b
+    err = ((qh * bh - p) + qh * bl + ql * bh) + ql * bl
+    return _outward(q, np.isfinite(q) & (p == a) & (err == 0), side)
+
+
+def _sum(a, b, side):
+    s = a + b
+    bb = s - a
+    err = (a - (s - bb)) + (b - bb)  # Knuth's two-sum
+    return _outward(s, np.isfinite(s) & (err == 0), side)
+
+
+def _sum_down(a, b):
+    return _sum(a, b, -1)
+
+
+def _sum_up(a, b):
+    return _sum(a, b, 1)
+
+
+def _root_end(x, side):
+    r = np.sqrt(x)
+    return _outward(r, _square_is(r, x), side)
+
+
+def _square_is(r, x):
+    (rh, rl) = _split(r)
+    p = r * r
+    err = ((rh * rh - p) + 2 * rh * rl) + rl * rl
+    return (p == x) & (err == 0)
+
+
+def _min4(v):
+    return np.minimum(np.minimum(v[0], v[1]), np.minimum(v[2], v[3]))
+
+
+def _max4(v):
+    return np.maximum(np.maximum(v[0], v[1]), np.maximum(v[2], v[3]))
+
+
 def _union(a: _S, b: _S) -> _S:
     lo = np.where(a.fin & b.fin, np.minimum(a.lo, b.lo), np.where(a.fin, a.lo, b.lo))
     hi = np.where(a.fin & b.fin, np.maximum(a.hi, b.hi), np.where(a.fin, a.hi, b.hi))
     return _S(a.fin | b.fin, lo, hi, a.nan | b.nan, a.pinf | b.pinf, a.ninf | b.ninf, a.why | b.why)
 
 
-def faithful_sets(rule, compute: Format, T: Format, w, g, state, h, hp, where, expected, dtype):
+def faithful_sets(rule, compute: Format, T: Format, w, g, state, h, hp, where, expected, allowed, dtype):
     """Per output, the ``FaithfulSet`` of the elements ``where`` (elsewhere: empty sets), from
-    ``rule`` over ``SetOps``, each joined with the oracle's own (correctly rounded) value."""
+    ``rule`` over ``SetOps``, joined with the bound model's finite branch: the oracle's own
+    value ``expected`` and, where both are finite, ``expected ± allowed`` (within the format),
+    which covers ports that associate the same operations differently."""
     shape = w.shape
     idx = np.nonzero(where.ravel())[0]
     ops = SetOps(compute, (len(idx),), dtype)
     pick = lambda a: ops.lift(a.ravel()[idx])  # noqa: E731
     with np.errstate(all="ignore"):
         outs = rule(ops, pick(w), pick(g), {k: pick(v) for k, v in state.items()}, h, hp, T)
+    top = float(T.max)
     sets = {}
     for name, s in outs.items():
         fs = ops.result(s)
         e = expected[name].astype(np.float64).ravel()[idx]
+        a = allowed[name].ravel()[idx]
         fin, has = np.isfinite(e), (fs.may & MAY_FINITE) > 0
-        fs.lo = np.where(fin, np.where(has, np.minimum(fs.lo, e), e), fs.lo)
-        fs.hi = np.where(fin, np.where(has, np.maximum(fs.hi, e), e), fs.hi)
+        with np.errstate(invalid="ignore", over="ignore"):
+            band = fin & np.isfinite(a)
+            lo = np.where(band, np.maximum(e - a, -top), e)
+            hi = np.where(band, np.minimum(e + a, top), e)
+        fs.lo = np.where(fin, np.where(has, np.minimum(fs.lo, lo), lo), fs.lo)
+        fs.hi = np.where(fin, np.where(has, np.maximum(fs.hi, hi), hi), fs.hi)
         fs.may |= (np.where(fin, MAY_FINITE, 0) | np.where(np.isnan(e), MAY_NAN, 0)
                    | np.where(e == np.inf, MAY_PINF, 0) | np.where(e == -np.inf, MAY_NINF, 0)).astype(np.uint8)
         full = FaithfulSet(np.zeros(shape), np.zeros(shape), np.zeros(shape, np.uint8), np.zeros(shape, np.uint8))

@@ -217,7 +217,7 @@ def evaluate(weight, grad, state, hp, dialect="mxnet2", *, flush_denormals=None,
     for k in out_names:
         ill_any |= ill[k]
     if ill_any.any():  # the ill elements are judged by their faithful sets
-        sets = faithful_sets(rule, C, T, weight, grad, state, h, hp, ill_any, outputs, bound_dtype(T))
+        sets = faithful_sets(rule, C, T, weight, grad, state, h, hp, ill_any, outputs, allowed, bound_dtype(T))
         faithful = {k: sets[k] for k in out_names if ill[k].any()}
     return Evaluation(dialect, np.dtype(dt), outputs, allowed, classes, faithful,
                       exact_elements=int(len(idx)), max_precision=used_prec, flush_denormals=flush)
