@@ -37,6 +37,15 @@ from conformance.judge import judge_output  # noqa: E402
 from conformance.ports import resolve  # noqa: E402
 
 
+def _cpu_model():
+    """The processor's model name (Linux), or the platform's word for it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+    except OSError:
+        return platform.processor()
+
+
 def wall(argv, env):
     t0 = time.perf_counter()
     rc = subprocess.run([sys.executable, "-m", "conformance.cli", *argv], env=env, stdout=subprocess.DEVNULL,
@@ -86,7 +95,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}, "
+    print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()} {_cpu_model()}, "
           f"cpus {os.cpu_count()}, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     base, sweep = [], []
     for _ in range(args.repeats):

@@ -267,3 +267,16 @@ def test_sets_round_trip_through_the_fixture_encoding_and_bad_blocks_are_named()
         decode_sets(broken, ev.classes, ev.classes["weight"].shape)
     assert set(REASONS) >= {r for w in block[name]["why"] for r in w.split(",") if r}
     assert all(m and set(m) <= set("nf+-") for m in block[name]["may"])
+
+
+def test_the_membership_check_refuses_what_a_narrower_set_leaves_out():
+    """The harness has teeth: x/0 = inf is in the real division's set, not in the quotient hull
+    of the divisor's nonzero part alone."""
+    ops = SetOps(F32, (1,))
+    a = np.array([1.0, 2.0], dtype=np.float32)
+    b = np.array([0.0, 4.0], dtype=np.float32)
+    with np.errstate(divide="ignore"):
+        got = np.divide.outer(a, b).ravel()
+    assert _inside(ops, ops.div(_set_of(ops, a), _set_of(ops, b)), got).all()
+    hull_only = ops.div(_set_of(ops, a), _set_of(ops, np.array([0.25, 4.0], dtype=np.float32)))
+    assert not _inside(ops, hull_only, got).all()
