@@ -121,7 +121,7 @@ def _subset(spec, elements):
 def report_lines(report, target, dialect, limit=3):
     """The failing elements of the first ``limit`` failing sweep cases (known deviations left out),
     each with its swept input's bit pattern and a ``--replay`` line of just those elements."""
-    from .generated import _show, replay_text
+    from .generated import _show, element_verdict, replay_text
 
     failing = {c["id"] for c in report.failures()}
     shown = [(cid, f) for cid, f in getattr(report, "exhaustive_failures", {}).items() if cid in failing][:limit]
@@ -133,9 +133,7 @@ def report_lines(report, target, dialect, limit=3):
         lines.append(f"SWEEP CASE {cid}: {f['failed']} failing elements; the first (by output):")
         for r in f["elements"]:
             i = r["element"][0]
-            lines.append(f"  {swept}[{i}] = {_show(spec['inputs'][swept][i], dt)}: {r['output']} expected "
-                         f"{r['expected']}, got {r['actual']}, allowed |error| <= {r['allowed']!r} "
-                         f"(class {r['class']})")
+            lines.append(f"  {swept}[{i}] = {_show(spec['inputs'][swept][i], dt)}: {r['output']} {element_verdict(r)}")
         sub = _subset(spec, [r["element"][0] for r in f["elements"]])
         lines.append(f"  these elements alone: rmsprop-conformance check {target} --dialect {dialect} --replay "
                      + shlex.quote(replay_text(sub)))

@@ -21,7 +21,7 @@ __all__ = ["kernel_families", "DTYPES", "ALL_DIALECTS", "MXNET_DIALECTS", "MXNET
 
 DTYPES = ("float16", "float32", "float64", "bfloat16")
 MXNET_DIALECTS = ("mxnet2", "mxnet2-step", "mxnet1")
-MXNET_DTYPES = ("float16", "float32", "float64")  # MXNet's RMSProp operators refuse bfloat16
+MXNET_DTYPES = DIALECTS["mxnet2"].dtypes  # float16, float32, float64: MXNet's operators refuse bfloat16
 ALL_DIALECTS = tuple(DIALECTS)
 BASE_HP = dict(lr=0.01, rho=0.9, momentum=0.9, epsilon=1e-8, wd=0.0, rescale_grad=1.0,
                clip_gradient=-1.0, clip_weights=-1.0)

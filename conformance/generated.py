@@ -176,6 +176,13 @@ def failing_elements(verdicts, actual, limit=8):
     return rows
 
 
+def element_verdict(row) -> str:
+    """``expected E, got A, <what a faithful port may give>`` of one ``failing_elements`` row."""
+    allowed = (f"ill-conditioned: a faithful port gives {row['faithful']}" if row.get("faithful")
+               else f"allowed |error| <= {row['allowed']!r} (class {row['class']})")
+    return f"expected {row['expected']}, got {row['actual']}, {allowed}"
+
+
 def describe(spec, failure, repro) -> str:
     """A failing case, readable: dtype, hp, every input element (value and bits), what failed, repro."""
     dt = spec["inputs"]["weight"].dtype
@@ -188,12 +195,7 @@ def describe(spec, failure, repro) -> str:
     if failure.get("error"):
         lines.append(f"  port failure: {failure['error']}")
     for r in failure.get("elements", []):
-        if r.get("faithful"):
-            lines.append(f"  {r['output']}{r['element']}: expected {r['expected']}, got {r['actual']}, "
-                         f"ill-conditioned: a faithful port gives {r['faithful']}")
-        else:
-            lines.append(f"  {r['output']}{r['element']}: expected {r['expected']}, got {r['actual']}, "
-                         f"allowed |error| <= {r['allowed']!r} (class {r['class']})")
+        lines.append(f"  {r['output']}{r['element']}: {element_verdict(r)}")
     lines.append(f"  repro: {repro}")
     return "\n".join(lines)
 

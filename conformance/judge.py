@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from oracle.bounds import accept
-from oracle.faithful import reason_names
+from oracle.faithful import MAY_FINITE, MAY_NAN, MAY_NINF, MAY_PINF, reason_names
 from oracle.formats import format_of
 
 __all__ = ["OutputVerdict", "judge_output", "Report", "describe_set", "unconstrained"]
@@ -77,8 +77,6 @@ def judge_output(name, expected, allowed, classes, faithful, actual) -> OutputVe
 
 def describe_set(faithful, i) -> str:
     """One element's faithful set as text, e.g. ``NaN, +inf or [-0x1p-3, 0x1.8p+2]``."""
-    from oracle.faithful import MAY_FINITE, MAY_NAN, MAY_NINF, MAY_PINF
-
     may = int(faithful.may[i])
     parts = [t for b, t in ((MAY_NAN, "NaN"), (MAY_PINF, "+inf"), (MAY_NINF, "-inf")) if may & b]
     if may & MAY_FINITE:

@@ -33,9 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .formats import Format
+from .formats import Format, numpy_dtype
 
-__all__ = ["SetOps", "FaithfulSet", "faithful_sets", "narrowed", "REASONS", "reason_names", "MAY_NAN", "MAY_PINF", "MAY_NINF", "MAY_FINITE"]
+__all__ = ["SetOps", "FaithfulSet", "faithful_sets", "narrowed", "REASONS", "reason_names", "MAY_NAN", "MAY_PINF",
+           "MAY_NINF", "MAY_FINITE"]
 
 MAY_NAN, MAY_PINF, MAY_NINF, MAY_FINITE = 1, 2, 4, 8
 # events that widen a set, as bits of ``why``
@@ -169,7 +170,7 @@ class SetOps:
         ninf = (a.ninf & (b.fin | b.ninf)) | (b.ninf & a.fin)
         clash = (a.pinf & b.ninf) | (a.ninf & b.pinf)
         why = a.why | b.why | np.where(clash, _INF, 0).astype(np.uint8)
-        return _S(fin, np.where(fin, _sum_down(a.lo, b.lo), 0), np.where(fin, _sum_up(a.hi, b.hi), 0),
+        return _S(fin, np.where(fin, _sum(a.lo, b.lo, -1), 0), np.where(fin, _sum(a.hi, b.hi, 1), 0),
                   a.nan | b.nan | clash, pinf, ninf, why)
 
     def add(self, a, b):
@@ -211,7 +212,8 @@ class SetOps:
         b_inf = b.pinf | b.ninf
         # x / ±inf = ±0
         zero = a.fin & b_inf
-        lo, hi = np.where(fin, np.where(zero, np.minimum(lo, 0), lo), 0), np.where(fin, np.where(zero, np.maximum(hi, 0), hi), 0)
+        lo = np.where(fin, np.where(zero, np.minimum(lo, 0), lo), 0)
+        hi = np.where(fin, np.where(zero, np.maximum(hi, 0), hi), 0)
         fin = fin | zero
         # inf / finite nonzero (b's finite part has one sign here)
         b_pos, b_neg = safe & (b.lo > 0), safe & (b.hi < 0)
@@ -265,7 +267,8 @@ class SetOps:
         r = self._root(a, FAST_SQRT_REL, FAST_SQRT_REL)
         if ftz:
             big = a.fin & (a.hi >= 2.0 ** 126)
-            r.hi = np.where(big, _up(_up(np.sqrt(np.where(r.fin, np.maximum(a.hi, 0), 0))) * self.dtype.type(grow)), r.hi)
+            r.hi = np.where(big, _up(_root_end(np.where(r.fin, np.maximum(a.hi, 0), 0), 1) * self.dtype.type(grow)),
+                            r.hi)
         low = self.dtype.type(float(self.fmt.tiny - self.fmt.eta / 2))
         masked = a.fin & (a.lo < low) & (a.hi >= 0)
         r.lo = np.where(masked, 0, r.lo)
@@ -314,47 +317,38 @@ def _split(a):
     return hi, a - hi
 
 
-def _prod(a, b, side):
-    """a*b rounded, moved outward unless exact (Dekker's error-free product)."""
-    p = a * b
+def _prod_err(a, b, p):
+    """``a*b - p`` for ``p`` the rounded product, exactly (Dekker's error-free product)."""
     (ah, al), (bh, bl) = _split(a), _split(b)
-    err = ((ah * bh - p) + ah * bl + al * bh) + al * bl
-    return _outward(p, np.isfinite(p) & (err == 0), side)
+    return ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _prod(a, b, side):
+    """a*b rounded, moved outward unless exact."""
+    p = a * b
+    return _outward(p, np.isfinite(p) & (_prod_err(a, b, p) == 0), side)
 
 
 def _quot(a, b, side):
+    """a/b rounded, moved outward unless exact (q*b == a exactly)."""
     q = a / b
-    (qh, ql), (bh, bl) = _split(q), _split(b)
     p = q * b
-    err = ((qh * bh - p) + qh * bl + ql * bh) + ql * bl
-    return _outward(q, np.isfinite(q) & (p == a) & (err == 0), side)
+    return _outward(q, np.isfinite(q) & (p == a) & (_prod_err(q, b, p) == 0), side)
 
 
 def _sum(a, b, side):
+    """a+b rounded, moved outward unless exact (Knuth's two-sum)."""
     s = a + b
     bb = s - a
-    err = (a - (s - bb)) + (b - bb)  # Knuth's two-sum
+    err = (a - (s - bb)) + (b - bb)
     return _outward(s, np.isfinite(s) & (err == 0), side)
 
 
-def _sum_down(a, b):
-    return _sum(a, b, -1)
-
-
-def _sum_up(a, b):
-    return _sum(a, b, 1)
-
-
 def _root_end(x, side):
+    """sqrt(x) rounded, moved outward unless exact (r*r == x exactly)."""
     r = np.sqrt(x)
-    return _outward(r, _square_is(r, x), side)
-
-
-def _square_is(r, x):
-    (rh, rl) = _split(r)
     p = r * r
-    err = ((rh * rh - p) + 2 * rh * rl) + rl * rl
-    return (p == x) & (err == 0)
+    return _outward(r, (p == x) & (_prod_err(r, r, p) == 0), side)
 
 
 def _min4(v):
@@ -407,7 +401,7 @@ def faithful_sets(rule, compute: Format, T: Format, w, g, state, h, hp, where, e
 def narrowed(fs: FaithfulSet, fmt: Format) -> FaithfulSet:
     """The set of a value rounded once more, to ``fmt`` (nearest rounding is monotone; the
     ends that overflow give the infinities)."""
-    dt = {"float16": np.float16, "float32": np.float32}[fmt.name]
+    dt = numpy_dtype(fmt)
     with np.errstate(over="ignore"):
         lo, hi = fs.lo.astype(dt).astype(np.float64), fs.hi.astype(dt).astype(np.float64)
     fin = (fs.may & MAY_FINITE) > 0
